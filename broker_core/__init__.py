@@ -1,0 +1,6 @@
+"""RocketMQ-compatible NameServer and Broker speaking Apache RocketMQ's remoting protocol."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

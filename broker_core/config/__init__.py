@@ -1,0 +1,1 @@
+"""Configuration dataclasses, one per component, loaded at the edge (CLI, broker.conf)."""
