@@ -50,7 +50,9 @@ def test_topic_config_from_json_takes_name_from_table_key_and_ignores_unknown_ke
 
 
 def test_encode_is_the_space_separated_text_form() -> None:
-    tc = TopicConfig("TBW102", 8, 8, PERM_INHERIT | PERM_READ | PERM_WRITE, TopicFilterType.MULTI_TAG, 3, True)
+    tc = TopicConfig(
+        "TBW102", 8, 8, PERM_INHERIT | PERM_READ | PERM_WRITE, TopicFilterType.MULTI_TAG, 3, True
+    )
     assert tc.encode() == "TBW102 8 8 7 MULTI_TAG"
     # sysflag and order do not survive (Java's encode drops them too)
     assert TopicConfig.decode(tc.encode()) == TopicConfig("TBW102", 8, 8, 7, TopicFilterType.MULTI_TAG)
