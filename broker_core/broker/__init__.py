@@ -1,0 +1,1 @@
+"""The Broker: request processors, metadata managers and the composition root (``app.py``)."""

@@ -1,0 +1,213 @@
+"""Broker composition root: configuration -> store, managers, processors, server, timers.
+
+This is the only place that builds the broker's object graph. ``BrokerApp`` is usable in-process
+(tests, the demo) and by the CLI through :func:`run_from_args`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from broker_core.broker.clients import ConsumerManager, ProducerManager
+from broker_core.broker.context import BrokerContext
+from broker_core.broker.groups import SubscriptionGroupManager
+from broker_core.broker.locks import RebalanceLockManager
+from broker_core.broker.long_polling import PullHoldService
+from broker_core.broker.offsets import ConsumerOffsetManager
+from broker_core.broker.processors.admin import AdminProcessor
+from broker_core.broker.processors.client import ClientProcessor
+from broker_core.broker.processors.offsets import OffsetProcessor
+from broker_core.broker.processors.pull import PullProcessor
+from broker_core.broker.processors.send import SendProcessor
+from broker_core.broker.registration import BrokerRegistrar
+from broker_core.broker.topics import TopicConfigManager
+from broker_core.config.broker import BrokerConfig, broker_config_from_properties, load_properties
+from broker_core.config.remoting import RemotingConfig
+from broker_core.config.store import StoreConfig
+from broker_core.errors import ConfigError
+from broker_core.logsetup import configure_logging
+from broker_core.remoting.channel import Channel
+from broker_core.remoting.client import RemotingClient
+from broker_core.remoting.codes import RequestCode
+from broker_core.remoting.dispatcher import Dispatcher
+from broker_core.remoting.headers.send import SEND_CODES
+from broker_core.remoting.server import RemotingServer
+from broker_core.store.message_store import MessageStore
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerApp:
+    """A running broker. ``await start()`` returns the bound port; ``await stop()`` shuts down cleanly."""
+
+    def __init__(self, config: BrokerConfig, store_config: StoreConfig) -> None:
+        self.config = config
+        self.store_config = store_config
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    def _build(self) -> None:
+        cfg = self.config
+        config_dir = Path(self.store_config.store_path_root_dir) / "config"
+        self.hold = PullHoldService(self._rerun_pull)
+        self.store = MessageStore(self.store_config, arrival_listener=self._on_arrival)
+        expiry = cfg.channel_expired_timeout_ms / 1000
+        self.ctx = BrokerContext(
+            config=cfg,
+            store=self.store,
+            topics=TopicConfigManager(cfg, config_dir),
+            groups=SubscriptionGroupManager(config_dir, auto_create=cfg.auto_create_subscription_group),
+            offsets=ConsumerOffsetManager(config_dir),
+            consumers=ConsumerManager(expiry),
+            producers=ProducerManager(expiry),
+            locks=RebalanceLockManager(cfg.rebalance_lock_max_live_time_ms / 1000),
+            hold=self.hold,
+        )
+        self.dispatcher = Dispatcher()
+        self.pull = PullProcessor(self.ctx)
+        self.dispatcher.register(SEND_CODES, SendProcessor(self.ctx))
+        self.dispatcher.register(RequestCode.PULL_MESSAGE, self.pull)
+        ClientProcessor(self.ctx).register(self.dispatcher)
+        OffsetProcessor(self.ctx).register(self.dispatcher)
+        AdminProcessor(self.ctx).register(self.dispatcher)
+        remoting = RemotingConfig(
+            host=cfg.broker_ip1 if cfg.broker_ip1 else "127.0.0.1",
+            port=cfg.listen_port,
+            max_frame_length=cfg.max_frame_length,
+            max_inflight_per_connection=cfg.server_worker_limit,
+        )
+        self.server = RemotingServer(remoting, self.dispatcher, on_channel_close=self._channel_closed)
+        self.client = RemotingClient()
+        self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
+        self.ctx.on_topics_changed = self.registrar.register_soon
+
+    def _rerun_pull(self, request: Any, channel: Channel) -> Any:
+        return self.pull.rerun(request, channel)
+
+    def _on_arrival(
+        self, topic: str, queue_id: int, max_offset: int, tags_code: int | None = None, *_: Any
+    ) -> None:
+        self.hold.notify_arrival(topic, queue_id, max_offset, tags_code)
+
+    def _channel_closed(self, channel: Channel) -> None:
+        for group in self.ctx.consumers.channel_closed(channel):
+            self.ctx.consumers.notify_ids_changed(group)
+        self.ctx.producers.channel_closed(channel)
+
+    async def start(self) -> int:
+        self._build()
+        await self.store.start()
+        self.ctx.topics.load()
+        self.ctx.groups.load()
+        self.ctx.offsets.load()
+        self.ctx.topics.persist()
+        port = await self.server.start()
+        if port != self.config.listen_port:
+            self.config = dataclasses.replace(self.config, listen_port=port)
+            self.ctx.config = self.config
+            self.registrar.cfg = self.config
+        await self.registrar.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._persist_offsets()), loop.create_task(self._scan_clients())]
+        self._started = True
+        log.info(
+            "broker started",
+            broker_name=self.config.broker_name,
+            addr=self.config.broker_addr,
+            store=self.store_config.store_path_root_dir,
+        )
+        return port
+
+    async def _persist_offsets(self) -> None:
+        interval = self.config.flush_consumer_offset_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.ctx.offsets.persist)
+            except OSError:
+                log.exception("persisting consumer offsets failed")
+
+    async def _scan_clients(self) -> None:
+        while True:
+            await asyncio.sleep(10.0)
+            for group in set(self.ctx.consumers.scan_expired()):
+                self.ctx.consumers.notify_ids_changed(group)
+            self.ctx.producers.scan_expired()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.registrar.stop()
+        self.hold.wake_all()
+        await self.server.stop()
+        await self.client.close()
+        self.ctx.offsets.persist(force=True)
+        self.ctx.topics.persist()
+        self.ctx.groups.persist()
+        await self.store.shutdown()
+        log.info("broker stopped", broker_name=self.config.broker_name)
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConfig]:
+    """Merge ``-c broker.conf`` with command-line flags (flags win)."""
+    props: dict[str, str] = load_properties(args.config) if args.config else {}
+    flag_keys = {
+        "namesrv": "namesrvAddr",
+        "host": "brokerIP1",
+        "port": "listenPort",
+        "store_dir": "storePathRootDir",
+        "cluster": "brokerClusterName",
+        "broker_name": "brokerName",
+        "broker_id": "brokerId",
+    }
+    for attr, key in flag_keys.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            props[key] = str(value)
+    props.setdefault("storePathRootDir", str(Path.home() / "store"))
+    broker_cfg, rest = broker_config_from_properties(props)
+    store_cfg = StoreConfig.from_properties(rest, Path.cwd())
+    for key in sorted(set(rest) - set(StoreConfig.apache_keys())):
+        log.warning("unknown broker.conf key ignored", key=key)
+    return broker_cfg, store_cfg
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """CLI entry: run a broker until SIGTERM/SIGINT; exit status 0 on a clean stop."""
+    configure_logging(args.log_level)
+    try:
+        broker_cfg, store_cfg = configs_from_args(args)
+    except ConfigError as exc:
+        print(f"broker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(BrokerApp(broker_cfg, store_cfg)))
+
+
+async def _serve(app: BrokerApp) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        port = await app.start()
+    except OSError as exc:
+        print(f"broker: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print(f"broker {app.config.broker_name} listening on {app.config.broker_ip1}:{port}", flush=True)
+    await stop.wait()
+    await app.stop()
+    return 0

@@ -1,0 +1,34 @@
+"""The collaborators request processors share, assembled by :mod:`broker_core.broker.app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from broker_core.broker.clients import ConsumerManager, ProducerManager
+from broker_core.broker.groups import SubscriptionGroupManager
+from broker_core.broker.locks import RebalanceLockManager
+from broker_core.broker.long_polling import PullHoldService
+from broker_core.broker.offsets import ConsumerOffsetManager
+from broker_core.broker.topics import TopicConfigManager
+from broker_core.config.broker import BrokerConfig
+from broker_core.store.message_store import MessageStore
+
+
+@dataclass(slots=True)
+class BrokerContext:
+    config: BrokerConfig
+    store: MessageStore
+    topics: TopicConfigManager
+    groups: SubscriptionGroupManager
+    offsets: ConsumerOffsetManager
+    consumers: ConsumerManager
+    producers: ProducerManager
+    locks: RebalanceLockManager
+    hold: PullHoldService | None = None
+    #: called after a topic is created or changed, so the NameServers learn it at once
+    on_topics_changed: Callable[[], None] = lambda: None
+
+    @property
+    def store_host(self) -> tuple[str, int]:
+        return (self.config.broker_ip1, self.config.listen_port)

@@ -1,0 +1,55 @@
+"""Metadata file persistence with Apache's tmp/bak/rename protocol.
+
+To write ``X``: write ``X.tmp``, copy the current ``X`` to ``X.bak``, replace ``X`` with
+``X.tmp``. To read: ``X``, or ``X.bak`` when ``X`` is missing, empty or unparsable. The text is
+fastjson-style (tab-indented, unquoted integer map keys), so Apache tools can read our files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from broker_core.remoting import fastjson
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class ConfigFile:
+    """One JSON metadata file under ``<store>/config/``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, obj: Any) -> None:
+        text = fastjson.dumps_pretty(obj)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if self.path.exists():
+            shutil.copyfile(self.path, self.path.with_name(self.path.name + ".bak"))
+        os.replace(tmp, self.path)
+
+    def load(self, parse: Callable[[Any], T]) -> T | None:
+        """Parse ``X`` (or ``X.bak``) with ``parse(obj)``; ``None`` when neither exists."""
+        for candidate in (self.path, self.path.with_name(self.path.name + ".bak")):
+            try:
+                text = candidate.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            if not text.strip():
+                continue
+            try:
+                return parse(fastjson.loads(text))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.warning("config file unreadable, trying backup", path=str(candidate), error=str(exc))
+        return None
