@@ -60,8 +60,11 @@ class ConfigError(BrokerCoreError):
     """A configuration value is invalid."""
 
 
-class MessageDecodeError(CorruptedLogError):
+class MessageDecodeError(CorruptedLogError, ValueError):
     """A commit-log record, batch entry or message id does not decode.
+
+    Also a ``ValueError``, so protocol-level callers (a SEND_BATCH body, a pull body) that treat
+    malformed input as a value error catch it without knowing the store hierarchy.
 
     Attributes:
         position: byte position of the offending record within the decoded buffer (-1 if unknown).

@@ -1,0 +1,281 @@
+"""Dispatch: tail the commit log and feed consume queues, the index and the long-poll hook.
+
+``ReputService`` is an asyncio task woken by an :class:`asyncio.Event` that the write path sets after
+every append. On each wake-up it dispatches everything between ``reput_from_offset`` and the commit
+log's write position (in slices of ``batch_limit`` records, yielding to the loop between slices so a
+large backlog — e.g. after recovery — cannot starve request handling).
+
+Dispatchers run in list order (the consume-queue builder first; the index builder slots in after it).
+After the dispatchers, ``arrival_listener(topic, queue_id, logic_offset + 1, tags_code, store_timestamp,
+properties)`` lets the broker wake long-polling pulls.
+
+:func:`parse_record` is the header scanner shared with recovery: it validates a record's framing
+(and optionally its body CRC) without decoding the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from broker_core.message.codec import BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, ReadableBuffer, head_struct
+from broker_core.message.properties import MessageConst, decode_properties, tags_hash_code
+
+if TYPE_CHECKING:
+    from broker_core.store.commit_log import CommitLog
+
+__all__ = ["ArrivalListener", "DispatchRequest", "Dispatcher", "ReputService", "parse_record"]
+
+log = structlog.get_logger(__name__)
+
+_MAGIC = struct.Struct(">ii")
+_I32 = struct.Struct(">i")
+_I16 = struct.Struct(">h")
+_SCHEDULE_TOPIC = MessageConst.SCHEDULE_TOPIC
+
+ArrivalListener = Callable[[str, int, int, int, int, Mapping[str, str]], None]
+
+
+@dataclass(slots=True)
+class DispatchRequest:
+    """Header facts of one stored record, as the dispatchers need them."""
+
+    topic: str
+    queue_id: int
+    commit_log_offset: int
+    msg_size: int
+    tags_code: int
+    store_timestamp: int
+    consume_queue_offset: int
+    sys_flag: int
+    prepared_transaction_offset: int
+    keys: str = ""
+    uniq_key: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+class Dispatcher(Protocol):
+    """Something built from the commit log (consume queue, index, filter bitmap)."""
+
+    def dispatch(self, request: DispatchRequest) -> None:
+        """Apply one record; must be idempotent for records it has already seen."""
+
+
+def parse_record(
+    buf: ReadableBuffer,
+    pos: int,
+    limit: int,
+    base_offset: int,
+    *,
+    check_crc: bool,
+    with_properties: bool = True,
+    delay_levels: Mapping[int, int] | None = None,
+) -> DispatchRequest | int:
+    """Validate and scan the record at ``buf[pos]``.
+
+    Args:
+        buf: segment mapping.
+        pos: position in ``buf``.
+        limit: end of readable bytes in ``buf``.
+        base_offset: global offset of ``buf[0]``.
+        check_crc: verify the body CRC (recovery).
+        with_properties: decode properties, tags code, keys (dispatch); skip for recovery.
+        delay_levels: level -> delay ms, for the delivery-time tags code of SCHEDULE_TOPIC_XXXX.
+
+    Returns:
+        A :class:`DispatchRequest`; ``0`` for a BLANK end-of-file marker; ``-1`` for bytes that are not
+        a complete valid record (end of data, torn write, corruption).
+    """
+    if pos + 8 > limit:
+        return -1
+    total, magic = _MAGIC.unpack_from(buf, pos)
+    if magic == BLANK_MAGIC_CODE:
+        return 0
+    if magic != MESSAGE_MAGIC_CODE or total <= 0 or pos + total > limit or total < 91:
+        return -1
+    (sys_flag,) = _I32.unpack_from(buf, pos + 36)
+    head = head_struct(sys_flag)
+    (
+        _t, _m, crc, queue_id, _flag, queue_offset, _phy, sys_flag, _born_ts, _ba, _bp,
+        store_ts, _sa, _sp, _rc, prepared, blen,
+    ) = head.unpack_from(buf, pos)  # fmt: skip
+    p = pos + head.size
+    end = pos + total
+    if blen < 0 or p + blen + 3 > end:
+        return -1
+    if check_crc and blen and zlib.crc32(buf[p : p + blen]) & 0x7FFFFFFF != crc:
+        return -1
+    p += blen
+    tlen = buf[p]
+    p += 1
+    if p + tlen + 2 > end:
+        return -1
+    topic_raw = buf[p : p + tlen]
+    p += tlen
+    (plen,) = _I16.unpack_from(buf, p)
+    p += 2
+    if plen < 0 or p + plen != end:
+        return -1
+    try:
+        topic = bytes(topic_raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return -1
+    req = DispatchRequest(
+        topic, queue_id, base_offset + pos, total, 0, store_ts, queue_offset, sys_flag, prepared
+    )
+    if with_properties and plen:
+        props = decode_properties(bytes(buf[p : p + plen]).decode("utf-8", "replace"))
+        req.properties = props
+        req.keys = props.get(MessageConst.KEYS, "")
+        req.uniq_key = props.get(MessageConst.UNIQ_KEY, "")
+        tags = props.get(MessageConst.TAGS)
+        if tags:
+            req.tags_code = tags_hash_code(tags)
+        if topic == _SCHEDULE_TOPIC and MessageConst.DELAY in props:
+            req.tags_code = _deliver_time(props[MessageConst.DELAY], store_ts, delay_levels)
+    return req
+
+
+def _deliver_time(level_text: str, store_ts: int, delay_levels: Mapping[int, int] | None) -> int:
+    """Delivery time of a delayed record (``ScheduleMessageService.computeDeliverTimestamp``)."""
+    try:
+        level = int(level_text)
+    except ValueError:
+        return store_ts + 1000
+    if delay_levels:
+        level = min(level, max(delay_levels))
+        delay = delay_levels.get(level)
+        if delay is not None:
+            return store_ts + delay
+    return store_ts + 1000
+
+
+class ReputService:
+    """Tails the commit log into the dispatchers; see module docstring."""
+
+    def __init__(
+        self,
+        commit_log: CommitLog,
+        dispatchers: list[Dispatcher],
+        *,
+        reput_from_offset: int = 0,
+        arrival_listener: ArrivalListener | None = None,
+        delay_levels: Mapping[int, int] | None = None,
+        batch_limit: int = 4096,
+    ) -> None:
+        self.commit_log = commit_log
+        self.dispatchers = dispatchers
+        self.reput_from_offset = reput_from_offset
+        self.arrival_listener = arrival_listener
+        self.delay_levels = dict(delay_levels or {})
+        self.batch_limit = batch_limit
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    # ---- control ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the task (on the running loop)."""
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-reput")
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Signal new data (called by the write path after every append)."""
+        self._wake.set()
+
+    async def shutdown(self) -> None:
+        """Dispatch what is left, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._release_waiters()
+
+    def behind(self) -> int:
+        """Bytes written to the commit log but not yet dispatched."""
+        return max(0, self.commit_log.max_offset - self.reput_from_offset)
+
+    async def wait_dispatched(self) -> None:
+        """Return once everything written so far has been dispatched."""
+        while self.behind() > 0 and self._task is not None and not self._task.done():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            self._wake.set()
+            await fut
+
+    # ---- work ---------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            more = True
+            while more:
+                try:
+                    more = self.do_reput()
+                except Exception:  # a dispatcher bug must not kill dispatch for good
+                    log.exception("reput failed", reput_from_offset=self.reput_from_offset)
+                    self._release_waiters()  # nobody may hang on a record that cannot be dispatched
+                    more = False
+                if more:
+                    await asyncio.sleep(0)
+            if self.behind() <= 0:
+                self._release_waiters()
+            if self._stopping:
+                return
+
+    def _release_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def do_reput(self) -> bool:
+        """Dispatch up to ``batch_limit`` records; True if more are waiting."""
+        queue = self.commit_log.queue
+        if self.reput_from_offset < queue.min_offset:
+            self.reput_from_offset = queue.min_offset
+        max_offset = queue.max_offset
+        dispatchers = self.dispatchers
+        listener = self.arrival_listener
+        levels = self.delay_levels
+        budget = self.batch_limit
+        while self.reput_from_offset < max_offset:
+            mf = queue.locate(self.reput_from_offset)
+            if mf is None:
+                return False
+            base = mf.file_from_offset
+            pos = self.reput_from_offset - base
+            limit = mf.wrote_position
+            mm = mf.mm
+            while pos < limit and budget > 0:
+                req = parse_record(mm, pos, limit, base, check_crc=False, delay_levels=levels)
+                if isinstance(req, DispatchRequest):
+                    for dispatcher in dispatchers:
+                        dispatcher.dispatch(req)
+                    if listener is not None and req.sys_flag & 0x4 == 0:  # not PREPARED/ROLLBACK
+                        listener(
+                            req.topic, req.queue_id, req.consume_queue_offset + 1, req.tags_code,
+                            req.store_timestamp, req.properties,
+                        )  # fmt: skip
+                    pos += req.msg_size
+                    budget -= 1
+                elif req == 0:
+                    pos = mf.file_size  # BLANK: continue in the next segment
+                else:
+                    log.error("[BUG] undecodable record during dispatch, skipping", offset=base + pos)
+                    pos = limit
+            if pos >= limit and budget > 0 and mf is not queue.files[-1]:
+                pos = mf.file_size  # a non-last segment ends early: never spin on it
+            self.reput_from_offset = base + pos
+            if budget <= 0:
+                return self.reput_from_offset < queue.max_offset
+        return False

@@ -1,0 +1,114 @@
+"""Flush policies: async periodic flush, sync group commit, flush timeout, checkpoint persistence."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from broker_core.config.store import FlushDiskType, StoreConfig
+from broker_core.message import BrokerMessage
+from broker_core.store import MessageStore, PutStatus
+from broker_core.store.checkpoint import StoreCheckpoint
+from broker_core.store.mapped_file import MappedFile
+
+
+def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def msg(size: int = 1000) -> BrokerMessage:
+    return BrokerMessage(topic="F", queue_id=0, body=b"f" * size)
+
+
+@async_test
+async def test_sync_flush_group_commit(small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncs = 0
+    real_sync = MappedFile.sync
+
+    def counting_sync(self: MappedFile) -> None:
+        nonlocal syncs
+        syncs += 1
+        time.sleep(0.005)
+        real_sync(self)
+
+    monkeypatch.setattr(MappedFile, "sync", counting_sync)
+    config = dataclasses.replace(small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH)
+    store = MessageStore(config)
+    await store.start()
+    try:
+        results = await asyncio.gather(*(store.put_message(msg()) for _ in range(100)))
+        assert all(r.status is PutStatus.PUT_OK for r in results)
+        end = max(
+            r.append_result.wrote_offset + r.append_result.wrote_bytes for r in results if r.append_result
+        )
+        assert store.commit_log.queue.flushed_where >= end
+        assert syncs < 50  # 100 puts shared a handful of fsyncs (commit-log files only)
+        assert store.checkpoint.physic_msg_timestamp == store.commit_log.last_store_timestamp
+        nowait = await store.put_message(msg(), wait_store_msg_ok=False)
+        assert nowait.status is PutStatus.PUT_OK
+    finally:
+        await store.shutdown()
+
+
+@async_test
+async def test_sync_flush_timeout(small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MappedFile, "sync", lambda self: time.sleep(0.3))
+    config = dataclasses.replace(
+        small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH, sync_flush_timeout=50
+    )
+    store = MessageStore(config)
+    await store.start()
+    try:
+        result = await store.put_message(msg())
+        assert result.status is PutStatus.FLUSH_DISK_TIMEOUT
+        assert result.append_result is not None  # stored, just not known durable
+        assert result.ok
+    finally:
+        await store.shutdown()
+
+
+@async_test
+async def test_async_flush_runs_in_background(small_config: StoreConfig) -> None:
+    store = MessageStore(small_config)  # ASYNC_FLUSH, 20 ms interval, 4 pages
+    await store.start()
+    try:
+        await store.put_message(msg(100))
+        await asyncio.sleep(0.1)
+        assert store.commit_log.queue.flushed_where == 0  # < 4 dirty pages: not yet
+        for _ in range(20):
+            await store.put_message(msg(1000))
+        end = store.max_phy_offset
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if store.commit_log.queue.flushed_where >= end:
+                break
+        assert store.commit_log.queue.flushed_where == end
+        assert store.checkpoint.physic_msg_timestamp == store.commit_log.last_store_timestamp
+    finally:
+        await store.shutdown()
+
+
+@async_test
+async def test_shutdown_flushes_and_persists_checkpoint(small_config: StoreConfig) -> None:
+    store = MessageStore(small_config)
+    await store.start()
+    r = await store.put_message(msg(10))
+    await store.shutdown()
+    assert r.append_result is not None
+    assert store.commit_log.queue.flushed_where == store.max_phy_offset
+    cp = StoreCheckpoint(small_config.checkpoint_path)
+    cp.load()
+    assert cp.physic_msg_timestamp == r.append_result.store_timestamp
+    assert cp.logics_msg_timestamp == r.append_result.store_timestamp
+    assert len(small_config.checkpoint_path.read_bytes()) == 4096
+    assert not small_config.abort_path.exists()
