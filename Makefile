@@ -1,42 +1,73 @@
-# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+# Developer entry points. `make run` and `make test` are the two that matter.
+#
+#   make venv    create .venv (python3.11) and `pip install -e '.[dev]'`; re-installs only when
+#                pyproject.toml is newer than the install stamp
+#   make run     embedded NameServer + Broker demo on 127.0.0.1 (Ctrl-C to stop)
+#   make test    ruff check, ruff format --check, mypy, pytest -n auto (fails on any failure)
+#   make lint    ruff check, ruff format --check, mypy
+#   make format  ruff format + ruff check --fix
+#   make bench   throughput / latency benchmark (bench/run_all.py), prints a table
+#   make clean   caches and build output (keeps .venv; `make distclean` removes it too)
+#
+# Variables: PYTHON (interpreter used to create the venv), PYTEST_ARGS (extra pytest args, e.g.
+# PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
+# TEST_TIMEOUT (seconds per test), BENCH_ARGS (e.g. BENCH_ARGS='--runs 1 --messages 2000').
+
 PYTHON ?= python3.11
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-RUN_ARGS ?=
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+
+PYTEST_WORKERS ?= auto
+TEST_TIMEOUT ?= 300
+# wall-clock guard for the whole pytest session (a hung teardown must not hang CI)
+TEST_WALL_TIMEOUT ?= 3600
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: venv run test lint typecheck unit bench clean
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format typecheck pytest bench clean distclean
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+help:
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
 venv: $(STAMP)
 
-## Embedded NameServer + Broker on 127.0.0.1, a produce/consume demo, then serve until Ctrl-C.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
 run: venv
-	$(PY) -m rocketmq_integration.demo $(RUN_ARGS)
+	$(BIN)/python -m rocketmq_integration.demo
 
 lint: venv
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 typecheck: venv
-	$(VENV)/bin/mypy
+	$(BIN)/mypy
 
-## Lint, type-check, then the whole test suite in parallel (real broker processes on free ports).
-test: lint typecheck
-	$(VENV)/bin/pytest -n auto --dist loadfile -q $(PYTEST_ARGS)
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
-unit: venv
-	$(VENV)/bin/pytest -n auto -q tests/unit $(PYTEST_ARGS)
+pytest: venv
+	timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
+		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
-## Throughput/latency figures (not part of `make test`).
+test: lint pytest
+
 bench: venv
-	$(PY) bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) run-data .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+
 import pytest
 
 from broker_core.config.remoting import RemotingConfig
@@ -68,13 +69,17 @@ def test_request_response_and_error_rules() -> None:
         client = RemotingClient(dispatcher=client_dispatcher)
         try:
             resp = await client.invoke(addr, RemotingCommand.request(ECHO, {"a": "1"}, b"body"))
-            assert resp.code == ResponseCode.SUCCESS and resp.body == b"body" and resp.ext_fields == {"a": "1"}
+            assert (
+                resp.code == ResponseCode.SUCCESS and resp.body == b"body" and resp.ext_fields == {"a": "1"}
+            )
             resp = await client.invoke(addr, RemotingCommand.request(4242))
             assert resp.code == ResponseCode.REQUEST_CODE_NOT_SUPPORTED
             assert resp.remark == " request type 4242 not supported"
             resp = await client.invoke(addr, RemotingCommand.request(BOOM))
             assert resp.code == ResponseCode.SYSTEM_ERROR and "kaput" in (resp.remark or "")
-            many = await asyncio.gather(*(client.invoke(addr, RemotingCommand.request(SLOW)) for _ in range(50)))
+            many = await asyncio.gather(
+                *(client.invoke(addr, RemotingCommand.request(SLOW)) for _ in range(50))
+            )
             assert all(r.remark == "slow" for r in many)
             resp = await client.invoke(addr, RemotingCommand.request(CALLBACK))
             assert resp.remark == "server"  # the server asked the client something on the same connection
@@ -96,7 +101,11 @@ def test_garbage_closes_only_that_connection() -> None:
         addr = f"127.0.0.1:{srv.port}"
         client = RemotingClient()
         try:
-            for junk in (b"\xff" * 64, struct.pack(">ii", 1 << 30, 0), struct.pack(">ii", 14, 10) + b"{not json}"):
+            for junk in (
+                b"\xff" * 64,
+                struct.pack(">ii", 1 << 30, 0),
+                struct.pack(">ii", 14, 10) + b"{not json}",
+            ):
                 reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
                 writer.write(junk)
                 await writer.drain()
@@ -132,6 +141,7 @@ def test_blocking_client() -> None:
     async def main() -> None:
         srv, seen = await _serve()
         try:
+
             def blocking() -> None:
                 client = BlockingRemotingClient()
                 addr = f"127.0.0.1:{srv.port}"

@@ -74,7 +74,9 @@ def test_spec_binary_example_encodes_identically() -> None:
 
 
 def test_spec_json_example_encodes_identically() -> None:
-    cmd = RemotingCommand(code=105, opaque=1, language=LanguageCode.JAVA, version=409, ext_fields={"topic": "TopicTest"})
+    cmd = RemotingCommand(
+        code=105, opaque=1, language=LanguageCode.JAVA, version=409, ext_fields={"topic": "TopicTest"}
+    )
     frame = encode_frame(cmd)
     assert frame[:8] == bytes.fromhex("0000008700000083")
     assert frame[8:] == SPEC_JSON_HEADER
@@ -111,7 +113,10 @@ def test_captured_frames_decode_and_reencode(name: str, meta: dict[str, object])
     assert cmd.flag == header["flag"]
     assert cmd.version == header["version"]
     assert LanguageCode(cmd.language).name == header["language"]
-    expected_ext = {k: str(v) if not isinstance(v, bool) else str(v).lower() for k, v in (header.get("extFields") or {}).items()}
+    expected_ext = {
+        k: str(v) if not isinstance(v, bool) else str(v).lower()
+        for k, v in (header.get("extFields") or {}).items()
+    }
     if meta["serialize_type"] == "ROCKETMQ":
         expected_ext = {k: v for k, v in expected_ext.items() if v != ""}
     assert (cmd.ext_fields or {}) == expected_ext
@@ -185,5 +190,7 @@ def test_round_trip_both_serialisations(
     body: bytes | None,
     stype: SerializeType,
 ) -> None:
-    cmd = RemotingCommand(code=code, opaque=opaque, flag=flag, remark=remark, ext_fields=ext, body=body, serialize_type=stype)
+    cmd = RemotingCommand(
+        code=code, opaque=opaque, flag=flag, remark=remark, ext_fields=ext, body=body, serialize_type=stype
+    )
     assert decode_one(encode_frame(cmd)) == cmd
