@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker}")
 
-    ns = sub.add_parser("namesrv", help="run a NameServer", description="Run a NameServer until SIGTERM/SIGINT.")
+    ns = sub.add_parser(
+        "namesrv", help="run a NameServer", description="Run a NameServer until SIGTERM/SIGINT."
+    )
     ns.add_argument("--host", help="address to listen on (bindAddress; default 127.0.0.1)")
     ns.add_argument("--port", type=int, help="port to listen on (listenPort; default 9876)")
     ns.add_argument("-c", "--config", help="namesrv properties file (key=value, Apache key names)")
