@@ -1,0 +1,153 @@
+"""Admin helper: create topics, read queue offsets, inspect routes (a small ``mqadmin``).
+
+Uses its own client instance (instance name ``<pid>#<ns>``), so it never disturbs producers or
+consumers. Topic creation goes to every master of a cluster (found with GET_BROKER_CLUSTER_INFO)
+or to one broker address; :meth:`Admin.wait_for_route` then polls the NameServer until the topic is
+routable, which is what tests and start-up scripts want before starting consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+from broker_core.message.model import MessageQueue
+from broker_core.remoting.body.cluster import ClusterInfo
+from broker_core.remoting.body.route import MASTER_ID, TopicRouteData
+from broker_core.remoting.headers.client import CreateTopicRequestHeader
+from rocketmq_integration.client.config import AUTO_CREATE_TOPIC_KEY, ClientConfig, unique_instance_name
+from rocketmq_integration.client.mq_client import MQClientInstance
+from rocketmq_integration.client.route import publish_queues, subscribe_queues
+from rocketmq_integration.client.validation import check_group, check_topic
+from rocketmq_integration.errors import MQClientError, NoRouteError, RemotingError
+
+__all__ = ["Admin"]
+
+
+class Admin:
+    """Async admin operations; use as ``async with Admin(namesrv_addr) as admin: ...``."""
+
+    def __init__(self, namesrv_addr: str | None = None, *, client_config: ClientConfig | None = None) -> None:
+        cc = client_config or ClientConfig()
+        self.client_config = dataclasses.replace(cc, namesrv_addr=namesrv_addr) if namesrv_addr else cc
+        self._client: MQClientInstance | None = None
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = MQClientInstance.acquire(self.client_config, f"admin-{unique_instance_name()}")
+
+    async def shutdown(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.release()
+
+    async def __aenter__(self) -> Admin:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    @property
+    def client(self) -> MQClientInstance:
+        if self._client is None:
+            raise MQClientError("admin is not started")
+        return self._client
+
+    async def cluster_info(self) -> ClusterInfo:
+        """GET_BROKER_CLUSTER_INFO from the first NameServer that answers."""
+        last: RemotingError | None = None
+        for addr in self.client_config.namesrv_addrs:
+            try:
+                return await self.client.api.get_cluster_info(addr)
+            except RemotingError as exc:
+                last = exc
+        raise last or MQClientError("no NameServer address configured")
+
+    async def create_topic(
+        self,
+        topic: str,
+        *,
+        cluster: str | None = None,
+        broker_addr: str | None = None,
+        read_queue_nums: int = 4,
+        write_queue_nums: int = 4,
+        perm: int = 6,
+        order: bool = False,
+    ) -> list[str]:
+        """UPDATE_AND_CREATE_TOPIC on ``broker_addr``, or on every master of ``cluster``
+        (every master of every cluster when neither is given). Returns the addresses updated."""
+        check_topic(topic)
+        if broker_addr:
+            addrs = [broker_addr]
+        else:
+            info = await self.cluster_info()
+            names = (
+                list(info.cluster_addr_table.get(cluster, ()))
+                if cluster
+                else [n for ns in info.cluster_addr_table.values() for n in ns]
+            )
+            addrs = [
+                a for n in names
+                if (bd := info.broker_addr_table.get(n)) is not None and (a := bd.broker_addrs.get(MASTER_ID))
+            ]  # fmt: skip
+            if not addrs:
+                raise MQClientError(f"no master broker found for cluster {cluster!r}")
+        header = CreateTopicRequestHeader(
+            topic=topic, default_topic=AUTO_CREATE_TOPIC_KEY, read_queue_nums=read_queue_nums,
+            write_queue_nums=write_queue_nums, perm=perm, topic_sys_flag=0, order=order,
+        )  # fmt: skip
+        await asyncio.gather(*(self.client.api.create_topic(a, header) for a in addrs))
+        return addrs
+
+    async def examine_route(self, topic: str) -> TopicRouteData:
+        """The NameServer's route of ``topic``. Raises NoRouteError when unknown."""
+        route = await self.client.update_route(topic)
+        if route is None:
+            raise NoRouteError(topic)
+        return route
+
+    async def wait_for_route(
+        self, topic: str, *, min_write_queues: int = 1, timeout: float = 30.0
+    ) -> TopicRouteData:
+        """Poll until ``topic`` has at least ``min_write_queues`` publish queues.
+
+        Raises:
+            TimeoutError: not routable within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            route = await self.client.update_route(topic)
+            if route is not None and len(publish_queues(topic, route)) >= min_write_queues:
+                return route
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"topic {topic!r} is not routable after {timeout}s")
+            await asyncio.sleep(0.1)
+
+    async def message_queues(self, topic: str) -> list[MessageQueue]:
+        """Readable queues of ``topic`` (sorted)."""
+        return subscribe_queues(topic, await self.examine_route(topic))
+
+    async def _addr(self, mq: MessageQueue) -> str:
+        addr = self.client.broker_addr(mq.broker_name)
+        if addr is None:
+            await self.examine_route(mq.topic)
+            addr = self.client.broker_addr(mq.broker_name)
+        if addr is None:
+            raise NoRouteError(mq.topic, f"broker {mq.broker_name} unknown")
+        return addr
+
+    async def get_max_offset(self, mq: MessageQueue) -> int:
+        return await self.client.api.get_max_offset(await self._addr(mq), mq)
+
+    async def get_min_offset(self, mq: MessageQueue) -> int:
+        return await self.client.api.get_min_offset(await self._addr(mq), mq)
+
+    async def search_offset(self, mq: MessageQueue, timestamp_ms: int) -> int:
+        return await self.client.api.search_offset(await self._addr(mq), mq, timestamp_ms)
+
+    async def query_consumer_offset(self, group: str, mq: MessageQueue) -> int | None:
+        """The committed offset of ``group`` on ``mq``, ``None`` if the broker has none."""
+        check_group(group)
+        return await self.client.api.query_consumer_offset(await self._addr(mq), group, mq)

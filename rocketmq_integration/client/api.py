@@ -1,0 +1,180 @@
+"""One method per remoting request the client sends (Java ``MQClientAPIImpl``), over the asyncio client.
+
+Every call goes through :meth:`MQClientAPI.invoke`, the single place where ``broker_core``
+remoting exceptions become :class:`~rocketmq_integration.errors.RemotingError` subclasses and
+where the client's language and serialisation are stamped on requests. Methods that expect
+``SUCCESS`` raise :class:`~rocketmq_integration.errors.MQBrokerError` otherwise; the send and pull
+paths return the raw response because several codes are normal outcomes there.
+"""
+
+from __future__ import annotations
+
+from broker_core import errors as core_errors
+from broker_core.message.model import MessageQueue
+from broker_core.remoting.body.cluster import ClusterInfo
+from broker_core.remoting.body.heartbeat import HeartbeatData, decode_consumer_list
+from broker_core.remoting.body.route import TopicRouteData
+from broker_core.remoting.client import RemotingClient
+from broker_core.remoting.codes import RequestCode, ResponseCode
+from broker_core.remoting.command import RemotingCommand
+from broker_core.remoting.headers.client import (
+    ConsumerGroupRequestHeader,
+    ConsumerSendMsgBackRequestHeader,
+    CreateTopicRequestHeader,
+    UnregisterClientRequestHeader,
+)
+from broker_core.remoting.headers.offset import (
+    QueryConsumerOffsetRequestHeader,
+    QueueRequestHeader,
+    SearchOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
+)
+from rocketmq_integration.client.config import ClientConfig
+from rocketmq_integration.errors import (
+    MQBrokerError,
+    RemotingConnectError,
+    RemotingError,
+    RemotingTimeoutError,
+)
+
+__all__ = ["MQClientAPI"]
+
+
+class MQClientAPI:
+    """Typed requests over one :class:`RemotingClient`."""
+
+    def __init__(self, remoting: RemotingClient, config: ClientConfig) -> None:
+        self.remoting = remoting
+        self.config = config
+
+    def request(
+        self, code: int, ext: dict[str, str] | None = None, body: bytes | None = None
+    ) -> RemotingCommand:
+        cmd = RemotingCommand.request(code, ext, body, serialize_type=self.config.serialize_type)
+        cmd.language = self.config.language
+        return cmd
+
+    async def invoke(self, addr: str, cmd: RemotingCommand, timeout: float) -> RemotingCommand:
+        """Send and await the response; network failures raise :class:`RemotingError` subclasses."""
+        try:
+            return await self.remoting.invoke(addr, cmd, timeout)
+        except core_errors.RemotingTimeoutError as exc:
+            raise RemotingTimeoutError(
+                f"request {cmd.code} to {addr} timed out after {timeout}s", addr
+            ) from exc
+        except core_errors.RemotingConnectError as exc:
+            raise RemotingConnectError(str(exc), addr) from exc
+        except core_errors.BrokerCoreError as exc:
+            raise RemotingError(f"request {cmd.code} to {addr} failed: {exc}", addr) from exc
+
+    async def invoke_oneway(self, addr: str, cmd: RemotingCommand) -> None:
+        try:
+            await self.remoting.invoke_oneway(addr, cmd)
+        except core_errors.RemotingConnectError as exc:
+            raise RemotingConnectError(str(exc), addr) from exc
+        except core_errors.BrokerCoreError as exc:
+            raise RemotingError(f"oneway request {cmd.code} to {addr} failed: {exc}", addr) from exc
+
+    async def _call_ok(
+        self,
+        addr: str,
+        code: int,
+        ext: dict[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> RemotingCommand:
+        resp = await self.invoke(
+            addr, self.request(code, ext, body), timeout or self.config.mq_client_api_timeout
+        )
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark, addr)
+        return resp
+
+    # ----------------------------------------------------------------------------- namesrv
+
+    async def get_route(self, namesrv: str, topic: str) -> TopicRouteData | None:
+        """The route of ``topic``, or ``None`` when the NameServer answers TOPIC_NOT_EXIST."""
+        resp = await self.invoke(
+            namesrv,
+            self.request(RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic}),
+            self.config.mq_client_api_timeout,
+        )
+        if resp.code == ResponseCode.TOPIC_NOT_EXIST:
+            return None
+        if resp.code != ResponseCode.SUCCESS or not resp.body:
+            raise MQBrokerError(resp.code, resp.remark, namesrv)
+        return TopicRouteData.from_json(resp.body)
+
+    async def get_cluster_info(self, namesrv: str) -> ClusterInfo:
+        resp = await self._call_ok(namesrv, RequestCode.GET_BROKER_CLUSTER_INFO)
+        return ClusterInfo.from_json(resp.body or b"{}")
+
+    # --------------------------------------------------------------------------- clients
+
+    async def heartbeat(self, addr: str, data: HeartbeatData) -> None:
+        await self._call_ok(addr, RequestCode.HEART_BEAT, None, data.encode())
+
+    async def unregister_client(
+        self,
+        addr: str,
+        client_id: str,
+        *,
+        producer_group: str | None = None,
+        consumer_group: str | None = None,
+    ) -> None:
+        hdr = UnregisterClientRequestHeader(client_id, producer_group, consumer_group)
+        await self._call_ok(addr, RequestCode.UNREGISTER_CLIENT, hdr.to_ext_fields())
+
+    async def get_consumer_ids(self, addr: str, group: str) -> list[str]:
+        ext = ConsumerGroupRequestHeader(group).to_ext_fields()
+        resp = await self._call_ok(addr, RequestCode.GET_CONSUMER_LIST_BY_GROUP, ext)
+        return decode_consumer_list(resp.body)
+
+    async def send_back(self, addr: str, header: ConsumerSendMsgBackRequestHeader, timeout: float) -> None:
+        await self._call_ok(addr, RequestCode.CONSUMER_SEND_MSG_BACK, header.to_ext_fields(), timeout=timeout)
+
+    # --------------------------------------------------------------------------- offsets
+
+    async def query_consumer_offset(self, addr: str, group: str, mq: MessageQueue) -> int | None:
+        """Committed offset, or ``None`` on QUERY_NOT_FOUND."""
+        ext = QueryConsumerOffsetRequestHeader(group, mq.topic, mq.queue_id, mq.broker_name).to_ext_fields()
+        resp = await self.invoke(
+            addr, self.request(RequestCode.QUERY_CONSUMER_OFFSET, ext), self.config.mq_client_api_timeout
+        )
+        if resp.code == ResponseCode.QUERY_NOT_FOUND:
+            return None
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark, addr)
+        return int((resp.ext_fields or {}).get("offset", "-1"))
+
+    async def update_consumer_offset(
+        self, addr: str, group: str, mq: MessageQueue, offset: int, *, oneway: bool
+    ) -> None:
+        ext = UpdateConsumerOffsetRequestHeader(
+            group, mq.topic, mq.queue_id, offset, mq.broker_name
+        ).to_ext_fields()
+        if oneway:
+            await self.invoke_oneway(addr, self.request(RequestCode.UPDATE_CONSUMER_OFFSET, ext))
+        else:
+            await self._call_ok(addr, RequestCode.UPDATE_CONSUMER_OFFSET, ext)
+
+    async def _offset_call(self, addr: str, code: int, ext: dict[str, str]) -> int:
+        resp = await self._call_ok(addr, code, ext)
+        return int((resp.ext_fields or {}).get("offset", "0"))
+
+    async def get_max_offset(self, addr: str, mq: MessageQueue) -> int:
+        ext = QueueRequestHeader(mq.topic, mq.queue_id, mq.broker_name).to_ext_fields()
+        return await self._offset_call(addr, RequestCode.GET_MAX_OFFSET, ext)
+
+    async def get_min_offset(self, addr: str, mq: MessageQueue) -> int:
+        ext = QueueRequestHeader(mq.topic, mq.queue_id, mq.broker_name).to_ext_fields()
+        return await self._offset_call(addr, RequestCode.GET_MIN_OFFSET, ext)
+
+    async def search_offset(self, addr: str, mq: MessageQueue, timestamp_ms: int) -> int:
+        ext = SearchOffsetRequestHeader(mq.topic, mq.queue_id, timestamp_ms, mq.broker_name).to_ext_fields()
+        return await self._offset_call(addr, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, ext)
+
+    # ----------------------------------------------------------------------------- admin
+
+    async def create_topic(self, addr: str, header: CreateTopicRequestHeader) -> None:
+        await self._call_ok(addr, RequestCode.UPDATE_AND_CREATE_TOPIC, header.to_ext_fields())

@@ -1,0 +1,150 @@
+"""Client configuration: frozen dataclasses with the Java client's defaults (remoting spec §6.1).
+
+``ClientConfig`` is shared by everything that talks to the cluster; ``ProducerConfig`` and
+``ConsumerConfig`` hold per-group settings. Durations are seconds (floats). Build them at the edge
+(CLI, Django settings) and override with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker_core.remoting.codes import LanguageCode, SerializeType
+
+__all__ = [
+    "DEFAULT_INSTANCE_NAME",
+    "ClientConfig",
+    "ConsumeFromWhere",
+    "ConsumerConfig",
+    "ListenerKind",
+    "MessageModel",
+    "ProducerConfig",
+    "unique_instance_name",
+]
+
+DEFAULT_INSTANCE_NAME = "DEFAULT"
+AUTO_CREATE_TOPIC_KEY = "TBW102"
+
+
+class MessageModel(enum.Enum):
+    """How a group shares messages (the value is the Java enum name sent in heartbeats)."""
+
+    CLUSTERING = "CLUSTERING"
+    BROADCASTING = "BROADCASTING"
+
+
+class ConsumeFromWhere(enum.Enum):
+    """Where a group starts on a queue it has no stored offset for (storage spec §3.6)."""
+
+    CONSUME_FROM_LAST_OFFSET = "CONSUME_FROM_LAST_OFFSET"
+    CONSUME_FROM_FIRST_OFFSET = "CONSUME_FROM_FIRST_OFFSET"
+    CONSUME_FROM_TIMESTAMP = "CONSUME_FROM_TIMESTAMP"
+
+
+class ListenerKind(enum.Enum):
+    """Concurrent listeners may see messages of a queue in parallel; orderly ones never do."""
+
+    CONCURRENTLY = "CONCURRENTLY"
+    ORDERLY = "ORDERLY"
+
+
+def unique_instance_name() -> str:
+    """``<pid>#<ns>``: what a Java 4.9.8 client uses when its instance name is ``DEFAULT``."""
+    return f"{os.getpid()}#{time.monotonic_ns()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """Settings of the connection to a cluster (Java ``ClientConfig``).
+
+    Attributes:
+        namesrv_addr: ``host:port`` list separated by ``;``.
+        instance_name: clients with equal (namesrv, instance name) share one connection set and
+            client id. ``DEFAULT`` is replaced by :func:`unique_instance_name` for producers and
+            clustering consumers (as Java 4.9.8 does); broadcasting consumers keep it so their
+            local offset file path stays stable.
+        client_ip: advertised IP in the client id; empty = detect.
+        unit_name: appended to the client id (``ip@instance@unit``) when set.
+        mq_client_api_timeout: NameServer and admin request timeout.
+        poll_name_server_interval: route refresh period.
+        heartbeat_broker_interval: heartbeat period.
+        persist_consumer_offset_interval: offset commit period.
+        pull_time_delay_when_exception: back-off after a failed pull.
+        serialize_type: header serialisation of our requests (JSON is the interoperable default).
+        language: language reported in request headers.
+        connect_timeout: TCP connect timeout.
+    """
+
+    namesrv_addr: str = "127.0.0.1:9876"
+    instance_name: str = DEFAULT_INSTANCE_NAME
+    client_ip: str = ""
+    unit_name: str = ""
+    mq_client_api_timeout: float = 3.0
+    poll_name_server_interval: float = 30.0
+    heartbeat_broker_interval: float = 30.0
+    persist_consumer_offset_interval: float = 5.0
+    pull_time_delay_when_exception: float = 1.0
+    serialize_type: SerializeType = SerializeType.JSON
+    language: LanguageCode = LanguageCode.PYTHON
+    connect_timeout: float = 3.0
+
+    @property
+    def namesrv_addrs(self) -> list[str]:
+        return [a.strip() for a in self.namesrv_addr.split(";") if a.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerConfig:
+    """Java ``DefaultMQProducer`` settings."""
+
+    group: str = "DEFAULT_PRODUCER"
+    send_msg_timeout: float = 3.0
+    retry_times_when_send_failed: int = 2
+    compress_msg_body_over_howmuch: int = 4096
+    compress_level: int = 5
+    max_message_size: int = 4 * 1024 * 1024
+    default_topic_queue_nums: int = 4
+    create_topic_key: str = AUTO_CREATE_TOPIC_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    """Java ``DefaultMQPushConsumer`` settings (storage spec §3.5).
+
+    Attributes:
+        consume_thread_max: how many listener calls run at once (async listeners: tasks; sync
+            listeners: threads of a private pool).
+        max_reconsume_times: -1 means 16 for concurrent listeners.
+        offset_store_dir: broadcasting mode keeps offsets in
+            ``<dir>/<client id>/<group>/offsets.json``; default ``~/.rocketmq_offsets``.
+        consume_timestamp: ``yyyyMMddHHmmss`` for CONSUME_FROM_TIMESTAMP; empty = 30 min ago.
+        local_retry_delay: delay before a message whose send-back failed is consumed again.
+        shutdown_timeout: how long shutdown waits for in-flight listener calls.
+    """
+
+    group: str = "DEFAULT_CONSUMER"
+    message_model: MessageModel = MessageModel.CLUSTERING
+    consume_from_where: ConsumeFromWhere = ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET
+    consume_timestamp: str = ""
+    pull_batch_size: int = 32
+    consume_message_batch_max_size: int = 1
+    pull_threshold_for_queue: int = 1000
+    pull_threshold_size_for_queue_mib: int = 100
+    consume_thread_max: int = 20
+    max_reconsume_times: int = -1
+    suspend_current_queue_time: float = 1.0
+    rebalance_interval: float = 20.0
+    broker_suspend_max_time: float = 15.0
+    consumer_timeout_when_suspend: float = 30.0
+    send_back_timeout: float = 5.0
+    local_retry_delay: float = 5.0
+    shutdown_timeout: float = 30.0
+    offset_store_dir: Path = field(default_factory=lambda: Path.home() / ".rocketmq_offsets")
+
+    @property
+    def effective_max_reconsume_times(self) -> int:
+        return 16 if self.max_reconsume_times < 0 else self.max_reconsume_times
