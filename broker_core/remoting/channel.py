@@ -59,6 +59,7 @@ class Channel(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
         self._outbox: list[bytes] | None = None
+        self._wbuf: list[bytes] | None = None
         self._inflight = 0
         self._max_inflight = max_inflight
         self._paused = False
@@ -186,8 +187,17 @@ class Channel(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self._outbox is not None:
             self._outbox.append(data)
+        elif self._wbuf is not None:
+            self._wbuf.append(data)
         elif self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+            # Coalesce the frames written by many coroutines in one loop turn into one syscall.
+            self._wbuf = [data]
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        buf, self._wbuf = self._wbuf, None
+        if buf and self._transport is not None and not self._transport.is_closing():
+            self._transport.writelines(buf)
 
     async def invoke(self, request: RemotingCommand, timeout: float) -> RemotingCommand:
         """Send a request and wait for its response.
@@ -224,6 +234,7 @@ class Channel(asyncio.Protocol):
 
     def close(self) -> None:
         if self._transport is not None:
+            self._flush()
             self._transport.close()
 
     def abort(self) -> None:
