@@ -9,7 +9,8 @@
 #   make bench   throughput / latency benchmark (bench/run_all.py), prints a table
 #   make clean   caches and build output (keeps .venv; `make distclean` removes it too)
 #
-# Variables: PYTHON (interpreter used to create the venv), PYTEST_ARGS (extra pytest args, e.g.
+# Variables: PYTHON (interpreter used to create the venv), RUN_ARGS (demo options, e.g.
+# RUN_ARGS='--count 20 --log-level info'), PYTEST_ARGS (extra pytest args, e.g.
 # PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
 # TEST_TIMEOUT (seconds per test), BENCH_ARGS (e.g. BENCH_ARGS='--runs 1 --messages 2000').
 
@@ -24,6 +25,7 @@ TEST_TIMEOUT ?= 300
 TEST_WALL_TIMEOUT ?= 3600
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint format typecheck pytest bench clean distclean
@@ -42,7 +44,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 run: venv
-	$(BIN)/python -m rocketmq_integration.demo
+	$(BIN)/python -m rocketmq_integration.demo $(RUN_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
