@@ -94,7 +94,12 @@ def decode_json_header(data: bytes | memoryview) -> RemotingCommand:
         if ext_raw is None:
             ext = None
         elif isinstance(ext_raw, dict):
-            ext = {str(k): _ext_value(v) for k, v in ext_raw.items()}
+            # Java and our client send only strings: keep the parsed dict as is in that case.
+            ext = ext_raw
+            for v in ext_raw.values():
+                if type(v) is not str:
+                    ext = {str(k): _ext_value(v) for k, v in ext_raw.items()}
+                    break
         else:
             raise RemoteProtocolError("extFields is not an object")
         remark = obj.get("remark")

@@ -43,6 +43,10 @@ def _parse_bool(value: str) -> bool:
     return value.lower() == "true"
 
 
+def _optional(conv: Any, raw: str | None, default: Any) -> Any:
+    return default if raw is None or raw == "" else conv(raw)
+
+
 def _format(value: Any) -> str:
     if value is True:
         return "true"
@@ -58,6 +62,7 @@ class CommandHeader:
     """Base of typed headers; subclasses must be dataclasses."""
 
     _plan: ClassVar[tuple[tuple[str, str, Any, bool], ...] | None] = None
+    _fast: ClassVar[Any] = None
 
     @classmethod
     def _fields_plan(cls) -> tuple[tuple[str, str, Any, bool], ...]:
@@ -77,9 +82,52 @@ class CommandHeader:
         return plan
 
     @classmethod
+    def _fast_decoder(cls) -> Any:
+        """A decoder generated once per class: one dict lookup and conversion per field, no loop.
+
+        Any failure (missing or malformed field) falls back to :meth:`_decode_checked`, which
+        produces the precise :class:`HeaderError`.
+        """
+        fast = cls.__dict__.get("_fast")
+        if fast is None:
+            defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+            namespace: dict[str, Any] = {
+                "cls": cls,
+                "_i": int,
+                "_b": _parse_bool,
+                "_f": float,
+                "_opt": _optional,
+            }
+            args = []
+            for idx, (name, wire, parser, required) in enumerate(cls._fields_plan()):
+                conv = {int: "_i", _parse_bool: "_b", float: "_f"}.get(parser)
+                if required:
+                    expr = f"ext[{wire!r}]" if conv is None else f"{conv}(ext[{wire!r}])"
+                else:
+                    namespace[f"_d{idx}"] = defaults[name]
+                    if conv is None:
+                        expr = f"get({wire!r}, _d{idx})"
+                    else:
+                        expr = f"_opt({conv}, get({wire!r}), _d{idx})"
+                args.append(f"{name}={expr}")
+            src = "def _fast(ext):\n    get = ext.get\n    return cls(" + ", ".join(args) + ")\n"
+            exec(src, namespace)  # generated from the dataclass fields only, never from input
+            fast = namespace["_fast"]
+            cls._fast = fast
+        return fast
+
+    @classmethod
     def from_ext_fields(cls: type[T], ext: Mapping[str, str] | None) -> T:
         """Decode from a request's ext fields; raises HeaderError on a missing required field."""
-        ext = ext or {}
+        if ext:
+            try:
+                return cls._fast_decoder()(ext)  # type: ignore[no-any-return]
+            except (KeyError, ValueError, TypeError):
+                pass
+        return cls._decode_checked(ext or {})
+
+    @classmethod
+    def _decode_checked(cls: type[T], ext: Mapping[str, str]) -> T:
         kwargs: dict[str, Any] = {}
         for name, wire, parser, required in cls._fields_plan():
             raw = ext.get(wire)
