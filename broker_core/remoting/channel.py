@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -25,6 +25,7 @@ from broker_core.errors import (
     RemotingClosedError,
     RemotingTimeoutError,
 )
+from broker_core.remoting import eager
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import FLAG_RESPONSE, RemotingCommand
 from broker_core.remoting.connection import RemotingConnection, next_opaque
@@ -144,6 +145,17 @@ class Channel(asyncio.Protocol):
             if not cmd.is_oneway:
                 self.send_response(result)
             return
+        if isinstance(result, Coroutine):
+            try:
+                value, yielded = eager.step(result)
+            except Exception as exc:
+                self._handler_failed(cmd, exc)
+                return
+            if eager.is_done(value):
+                if value is not None and not cmd.is_oneway:
+                    self.send_response(value)
+                return
+            result = eager.finish(result, yielded)
         self._inflight += 1
         if self._inflight >= self._max_inflight and not self._paused and self._transport is not None:
             self._paused = True
