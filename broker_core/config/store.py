@@ -62,7 +62,13 @@ class StoreConfig:
         max_message_size: ``maxMessageSize`` — max body bytes (batch: whole body), 4 MiB.
         sync_flush_timeout: ``syncFlushTimeout`` — SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, ms.
         check_crc_on_recover: ``checkCRCOnRecover`` — verify body CRCs while recovering.
-        file_reserved_time: ``fileReservedTime`` — hours a commit-log file is kept (retention).
+        file_reserved_time: ``fileReservedTime`` — hours a commit-log file is kept (retention). Apache
+            takes an int; fractions are accepted here (e.g. ``0.0003`` ≈ 1 s) so tests can expire files.
+        clean_resource_interval: ``cleanResourceInterval`` — period of the retention task, ms (10 s).
+        disk_space_warning_level_ratio: ``diskSpaceWarningLevelRatio`` — above it writes are refused
+            (Apache system property ``rocketmq.broker.diskSpaceWarningLevelRatio``, 0.90).
+        disk_space_clean_forcibly_ratio: ``diskSpaceCleanForciblyRatio`` — above it expired-or-not files
+            are deleted (system property ``rocketmq.broker.diskSpaceCleanForciblyRatio``, 0.85).
         delete_when: ``deleteWhen`` — hours of day (``"04"``, ``"03;04"``) when expired files go.
         disk_max_used_space_ratio: ``diskMaxUsedSpaceRatio`` — percent, clamped to [10, 95].
         clean_file_forcibly_enable: ``cleanFileForciblyEnable``.
@@ -104,7 +110,10 @@ class StoreConfig:
     max_message_size: int = field(default=4194304, metadata=_key("maxMessageSize"))
     sync_flush_timeout: int = field(default=5000, metadata=_key("syncFlushTimeout"))
     check_crc_on_recover: bool = field(default=True, metadata=_key("checkCRCOnRecover"))
-    file_reserved_time: int = field(default=72, metadata=_key("fileReservedTime"))
+    file_reserved_time: float = field(default=72, metadata=_key("fileReservedTime"))
+    clean_resource_interval: int = field(default=10000, metadata=_key("cleanResourceInterval"))
+    disk_space_warning_level_ratio: float = field(default=0.90, metadata=_key("diskSpaceWarningLevelRatio"))
+    disk_space_clean_forcibly_ratio: float = field(default=0.85, metadata=_key("diskSpaceCleanForciblyRatio"))
     delete_when: str = field(default="04", metadata=_key("deleteWhen"))
     disk_max_used_space_ratio: int = field(default=75, metadata=_key("diskMaxUsedSpaceRatio"))
     clean_file_forcibly_enable: bool = field(default=True, metadata=_key("cleanFileForciblyEnable"))
@@ -147,7 +156,10 @@ class StoreConfig:
             self, "disk_max_used_space_ratio", min(95, max(10, self.disk_max_used_space_ratio))
         )
         parse_delay_levels(self.message_delay_level)
-        for name in ("max_message_size", "flush_interval_commit_log", "flush_interval_consume_queue"):
+        for name in (
+            "max_message_size", "flush_interval_commit_log", "flush_interval_consume_queue",
+            "clean_resource_interval", "max_hash_slot_num", "max_index_num",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -227,6 +239,8 @@ def _convert(key: str, raw: str, type_name: str, base_dir: Path) -> object:
     try:
         if type_name == "int":
             return int(raw)
+        if type_name == "float":
+            return float(raw)
         if type_name == "bool":
             lowered = raw.lower()
             if lowered not in ("true", "false"):

@@ -9,7 +9,10 @@
   position passes the put's end offset. One fsync (in a worker thread) covers every put that arrived
   before it started, so concurrent producers share fsyncs (group commit). While an fsync runs, new
   requests accumulate for the next one. A timer resolves a request with FLUSH_DISK_TIMEOUT after
-  ``sync_flush_timeout`` ms.
+  ``sync_flush_timeout`` ms. While one group commit has been running longer than
+  ``osPageCacheBusyTimeOutMills`` (the disk stalls), :meth:`stalled_ms` makes the store refuse new
+  puts with OS_PAGECACHE_BUSY (answered SYSTEM_ERROR "[PC_SYNCHRONIZED]broker busy") instead of
+  queueing ever more waiters — the back-pressure Apache applies when its put lock is held too long.
 
 :class:`ConsumeQueueFlushService` flushes the consume queues every ``flush_interval_consume_queue`` ms
 and persists the checkpoint on its thorough flush. Every service does a final full flush on shutdown.
@@ -57,6 +60,9 @@ class CommitLogFlusher(Protocol):
 
     async def shutdown(self) -> None:
         """Stop, after flushing everything written."""
+
+    def stalled_ms(self) -> int:
+        """How long the commit-log sync in progress has been running (0 when none)."""
 
 
 class _Periodic:
@@ -125,6 +131,10 @@ class AsyncFlushService(_Periodic):
         if await self._commit_log.queue.flush(least_pages) and store_ts:
             self._checkpoint.physic_msg_timestamp = store_ts
 
+    def stalled_ms(self) -> int:
+        """Always 0: appends never wait for an async flush, so a slow one is no reason to refuse them."""
+        return 0
+
     async def final(self) -> None:
         for _ in range(10):
             try:
@@ -145,6 +155,7 @@ class GroupCommitService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._sync_started = 0
 
     def start(self) -> None:
         """Start the group-commit task."""
@@ -168,12 +179,15 @@ class GroupCommitService:
             self._wake.clear()
             requests, self._requests = self._requests, []
             store_ts = self._commit_log.last_store_timestamp
+            self._sync_started = _now_ms()
             try:
                 await self._commit_log.queue.flush(0)
                 if store_ts:
                     self._checkpoint.physic_msg_timestamp = store_ts
             except OSError:
                 log.exception("group commit flush failed")
+            finally:
+                self._sync_started = 0
             flushed = self._commit_log.queue.flushed_where
             for offset, fut, handle in requests:
                 if fut.done():
@@ -186,6 +200,10 @@ class GroupCommitService:
                     self._wake.set()
             if self._stopping and not self._requests:
                 return
+
+    def stalled_ms(self) -> int:
+        """Age of the group commit in progress (the OS_PAGECACHE_BUSY back-pressure signal)."""
+        return _now_ms() - self._sync_started if self._sync_started else 0
 
     async def shutdown(self) -> None:
         """Flush everything and complete pending requests."""

@@ -24,14 +24,17 @@ from broker_core.store.commit_log import CommitLog
 from broker_core.store.consume_queues import ConsumeQueueDispatcher, ConsumeQueueStore
 from broker_core.store.dispatch import ArrivalListener, Dispatcher, ReputService
 from broker_core.store.flush import ConsumeQueueFlushService, make_commit_log_flusher
+from broker_core.store.index_service import IndexService
 from broker_core.store.read_path import ReadLimits, read_messages
 from broker_core.store.recovery import RecoveryResult, recover
-from broker_core.store.results import GetResult, PutResult, PutStatus
+from broker_core.store.results import GetResult, PutResult, PutStatus, QueryResult
+from broker_core.store.retention import CleanService
 
 __all__ = ["MessageStore"]
 
 log = structlog.get_logger(__name__)
 _NOT_AVAILABLE = PutResult(PutStatus.SERVICE_NOT_AVAILABLE)
+_PAGE_CACHE_BUSY = PutResult(PutStatus.OS_PAGECACHE_BUSY)
 
 
 def _total_physical_memory() -> int:
@@ -50,6 +53,10 @@ class MessageStore:
         self.queues = ConsumeQueueStore(config)
         self.checkpoint = StoreCheckpoint(config.checkpoint_path)
         self.dispatchers: list[Dispatcher] = [ConsumeQueueDispatcher(self.queues, self.checkpoint)]
+        self.index = IndexService(config, self.checkpoint)
+        if config.message_index_enable:
+            self.dispatchers.append(self.index)
+        self.cleaner = CleanService(config, self.commit_log, self.queues, self.index)
         self.reput = ReputService(
             self.commit_log,
             self.dispatchers,
@@ -62,6 +69,7 @@ class MessageStore:
         self._lock = StoreLock(config.lock_path)
         self._limits = ReadLimits.from_config(config, _total_physical_memory())
         self._running = False
+        self._busy_ms = config.os_page_cache_busy_timeout_millis
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -91,7 +99,11 @@ class MessageStore:
                 check_crc=cfg.check_crc_on_recover, index_safe=cfg.message_index_enable and cfg.message_index_safe,
             )  # fmt: skip
             self.queues.correct_min_offsets(self.commit_log.min_offset)
-            self.reput.reput_from_offset = self.recovery.reput_from_offset
+            reput_from = self.recovery.reput_from_offset
+            index_from = self.index.load(self.recovery.process_offset)
+            if index_from is not None and cfg.message_index_enable:
+                reput_from = max(self.commit_log.min_offset, min(reput_from, index_from))
+            self.reput.reput_from_offset = reput_from
             self.reput.start()
             await self.reput.wait_dispatched()
             self.commit_log.queue_offsets = self.queues.queue_offset_table()
@@ -100,10 +112,12 @@ class MessageStore:
             await self.reput.shutdown()
             self.commit_log.close()
             self.queues.close()
+            self.index.close()
             self._lock.release()
             raise
         self.flusher.start()
         self.cq_flusher.start()
+        self.cleaner.start()
         self._running = True
 
     async def shutdown(self) -> None:
@@ -111,9 +125,12 @@ class MessageStore:
         if not self._running:
             return
         self._running = False
+        await self.cleaner.shutdown()
         await self.reput.shutdown()
         await self.flusher.shutdown()
         await self.cq_flusher.shutdown()
+        await self.index.wait_syncs()
+        self.index.close()
         self.checkpoint.save_sync()
         if self.reput.behind() == 0:
             remove_abort_file(self.config.abort_path)
@@ -128,14 +145,18 @@ class MessageStore:
     # ---- write --------------------------------------------------------------------------------
     async def put_message(self, msg: BrokerMessage, *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append one message; with SYNC_FLUSH and ``wait_store_msg_ok`` wait for its group commit."""
-        if not self._running:
+        if not self._running or self.cleaner.disk_full:
             return _NOT_AVAILABLE
+        if self.flusher.stalled_ms() > self._busy_ms:
+            return _PAGE_CACHE_BUSY
         return await self._after_append(self.commit_log.put(msg), wait_store_msg_ok)
 
     async def put_messages(self, batch: list[BrokerMessage], *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append a batch (same topic and queue) contiguously with consecutive queue offsets."""
-        if not self._running:
+        if not self._running or self.cleaner.disk_full:
             return _NOT_AVAILABLE
+        if self.flusher.stalled_ms() > self._busy_ms:
+            return _PAGE_CACHE_BUSY
         return await self._after_append(self.commit_log.put_batch(batch), wait_store_msg_ok)
 
     async def _after_append(self, result: PutResult, wait: bool) -> PutResult:
@@ -233,6 +254,21 @@ class MessageStore:
             return decode_record(raw)
         except MessageDecodeError:
             return None
+
+    def query_message(self, topic: str, key: str, max_num: int, begin: int, end: int) -> QueryResult:
+        """Records whose ``topic#key`` hash is indexed in [begin, end] (QUERY_MESSAGE, spec §1.5).
+
+        Offsets are sorted; an offset whose bytes are no longer a valid record (deleted segment, or a
+        stale entry) is skipped. The key text is not compared (clients re-filter, as with Apache).
+        """
+        self._check_running()
+        ts, phy = self.index.last_update
+        records: list[bytes] = []
+        for offset in sorted(self.index.query_offsets(topic, key, max_num, begin, end)):
+            raw = self.select_one_message_by_offset(offset)
+            if raw is not None and len(raw) >= 91 and raw[4:8] == b"\xda\xa3\x20\xa7":
+                records.append(raw)
+        return QueryResult(records, ts, phy)
 
     @property
     def max_phy_offset(self) -> int:

@@ -14,7 +14,15 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["AppendResult", "AppendStatus", "GetMessageStatus", "GetResult", "PutResult", "PutStatus"]
+__all__ = [
+    "AppendResult",
+    "AppendStatus",
+    "GetMessageStatus",
+    "GetResult",
+    "PutResult",
+    "PutStatus",
+    "QueryResult",
+]
 
 
 class PutStatus(enum.Enum):
@@ -126,3 +134,12 @@ class GetResult:
     def message_count(self) -> int:
         """Number of records returned."""
         return len(self.message_buffers)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Result of a key query: raw records (commit-log order) and the index's last update point."""
+
+    records: list[bytes]
+    index_last_update_timestamp: int
+    index_last_update_phy_offset: int

@@ -112,3 +112,26 @@ async def test_shutdown_flushes_and_persists_checkpoint(small_config: StoreConfi
     assert cp.logics_msg_timestamp == r.append_result.store_timestamp
     assert len(small_config.checkpoint_path.read_bytes()) == 4096
     assert not small_config.abort_path.exists()
+
+
+@async_test
+async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
+    small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stall = {"seconds": 0.4}
+    monkeypatch.setattr(MappedFile, "sync", lambda self: time.sleep(stall["seconds"]))
+    config = dataclasses.replace(
+        small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH, os_page_cache_busy_timeout_millis=100
+    )
+    store = MessageStore(config)
+    await store.start()
+    try:
+        first = asyncio.create_task(store.put_message(msg()))
+        await asyncio.sleep(0.2)  # the group commit for `first` has been running > 100 ms
+        busy = await store.put_message(msg())
+        assert busy.status is PutStatus.OS_PAGECACHE_BUSY and busy.append_result is None
+        assert (await first).status is PutStatus.PUT_OK
+        stall["seconds"] = 0.0
+        assert (await store.put_message(msg())).status is PutStatus.PUT_OK
+    finally:
+        await store.shutdown()
