@@ -88,3 +88,101 @@ def _pretty(obj: Any, depth: int, unquoted_int_keys: bool) -> str:
 def dumps_pretty(obj: Any, *, unquoted_int_keys: bool = True) -> str:
     """Tab-indented output in the shape fastjson's ``prettyFormat`` writes config files."""
     return _pretty(obj, 0, unquoted_int_keys)
+
+
+ObjectKey = tuple[tuple[str, Any], ...]
+"""A map key that is an object, as ``(field, value)`` pairs in fastjson's (alphabetical) field order."""
+
+
+def dumps_object_keys(obj: Any) -> str:
+    """Serialise like fastjson where some dict keys are objects (``Map<MessageQueue, …>``).
+
+    Keys given as :data:`ObjectKey` tuples are written as the object's JSON, unquoted:
+    ``{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:15}}`` (remoting spec 4.11).
+    """
+    if isinstance(obj, dict):
+        parts = []
+        for k, v in obj.items():
+            if isinstance(k, tuple):
+                key = dumps_object_keys(dict(k))
+            elif isinstance(k, int) and not isinstance(k, bool):
+                key = str(k)
+            else:
+                key = json.dumps(str(k), ensure_ascii=False)
+            parts.append(f"{key}:{dumps_object_keys(v)}")
+        return "{" + ",".join(parts) + "}"
+    if isinstance(obj, list | tuple):
+        return "[" + ",".join(dumps_object_keys(v) for v in obj) + "]"
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads_object_keys(data: bytes | str) -> Any:
+    """Parse fastjson output whose maps may have object keys; such keys become :data:`ObjectKey`."""
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    value, end = _ObjectKeyParser(text).value(0)
+    if text[end:].strip():
+        raise ValueError(f"trailing data at {end}")
+    return value
+
+
+class _ObjectKeyParser:
+    """Small recursive parser: standard JSON plus unquoted integer and object map keys."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.decoder = json.JSONDecoder()
+
+    def _skip(self, pos: int) -> int:
+        while pos < len(self.text) and self.text[pos] in " \t\r\n":
+            pos += 1
+        return pos
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        pos = self._skip(pos)
+        if pos < len(self.text) and self.text[pos] == "{":
+            return self._object(pos + 1)
+        if pos < len(self.text) and self.text[pos] == "[":
+            items: list[Any] = []
+            pos = self._skip(pos + 1)
+            if self.text[pos] == "]":
+                return items, pos + 1
+            while True:
+                item, pos = self.value(pos)
+                items.append(item)
+                pos = self._skip(pos)
+                if self.text[pos] == "]":
+                    return items, pos + 1
+                if self.text[pos] != ",":
+                    raise ValueError(f"expected , or ] at {pos}")
+                pos += 1
+        value, end = self.decoder.raw_decode(self.text, pos)
+        return value, end
+
+    def _object(self, pos: int) -> tuple[dict[Any, Any], int]:
+        out: dict[Any, Any] = {}
+        pos = self._skip(pos)
+        if self.text[pos] == "}":
+            return out, pos + 1
+        while True:
+            pos = self._skip(pos)
+            key: Any
+            if self.text[pos] == "{":
+                obj, pos = self._object(pos + 1)
+                key = tuple(sorted(obj.items()))
+            elif self.text[pos] == '"':
+                key, pos = self.decoder.raw_decode(self.text, pos)
+            else:
+                m = re.compile(r"-?\d+").match(self.text, pos)
+                if m is None:
+                    raise ValueError(f"bad key at {pos}")
+                key, pos = int(m.group()), m.end()
+            pos = self._skip(pos)
+            if self.text[pos] != ":":
+                raise ValueError(f"expected : at {pos}")
+            out[key], pos = self.value(pos + 1)
+            pos = self._skip(pos)
+            if self.text[pos] == "}":
+                return out, pos + 1
+            if self.text[pos] != ",":
+                raise ValueError(f"expected , or }} at {pos}")
+            pos += 1

@@ -336,7 +336,6 @@ def test_cpp_broadcast_consumers_each_get_everything(cluster: Cluster, cpp: CppR
             assert_identical(msg, idx, run, topic)
 
 
-@pytest.mark.xfail(reason="delay levels (SCHEDULE_TOPIC_XXXX) not implemented yet", strict=True)
 def test_cpp_delay_level_is_honoured(cluster: Cluster, cpp: CppRunner) -> None:
     """Delay level 2 (5 s): the message must not be delivered before it is due."""
     topic = unique("InteropDelay")
