@@ -12,7 +12,9 @@ import asyncio
 import dataclasses
 import time
 
-from broker_core.message.model import MessageQueue
+from broker_core.message.codec import decode_records
+from broker_core.message.model import MessageExt, MessageQueue
+from broker_core.message.msg_id import decode_offset_msg_id
 from broker_core.remoting.body.cluster import ClusterInfo
 from broker_core.remoting.body.route import MASTER_ID, TopicRouteData
 from broker_core.remoting.headers.client import CreateTopicRequestHeader
@@ -151,3 +153,40 @@ class Admin:
         """The committed offset of ``group`` on ``mq``, ``None`` if the broker has none."""
         check_group(group)
         return await self.client.api.query_consumer_offset(await self._addr(mq), group, mq)
+
+    # ---- message queries (QUERY_MESSAGE / VIEW_MESSAGE_BY_ID) ----------------------------------
+    async def _master_addrs(self, topic: str) -> list[str]:
+        route = await self.examine_route(topic)
+        return [bd.broker_addrs[MASTER_ID] for bd in route.broker_datas if MASTER_ID in bd.broker_addrs]
+
+    async def query_message(
+        self, topic: str, key: str, max_num: int = 32, begin: int = 0, end: int = 2**63 - 1
+    ) -> list[MessageExt]:
+        """Messages of ``topic`` whose KEYS contain ``key`` stored in [begin, end] ms, from every master."""
+        out: list[MessageExt] = []
+        for addr in await self._master_addrs(topic):
+            body = await self.client.api.query_message(addr, topic, key, max_num, begin, end)
+            out += [
+                m
+                for m in decode_records(body, decompress=True)
+                if m.topic == topic and key in (m.keys or "").split()
+            ]
+        return out[:max_num] if max_num > 0 else out
+
+    async def query_by_uniq_key(self, topic: str, uniq_key: str) -> MessageExt | None:
+        """The message whose client msgId (UNIQ_KEY) is ``uniq_key``; the newest copy if stored twice."""
+        found: list[MessageExt] = []
+        for addr in await self._master_addrs(topic):
+            body = await self.client.api.query_message(
+                addr, topic, uniq_key, 32, 0, 2**63 - 1, unique_key=True
+            )
+            found += [m for m in decode_records(body, decompress=True)
+                      if m.topic == topic and m.properties.get("UNIQ_KEY") == uniq_key]  # fmt: skip
+        return max(found, key=lambda m: m.store_timestamp) if found else None
+
+    async def view_message(self, offset_msg_id: str) -> MessageExt:
+        """The message with broker-side (offset) msgId ``offset_msg_id``: store host + commit-log offset."""
+        (host, port), phy = decode_offset_msg_id(offset_msg_id)
+        body = await self.client.api.view_message(f"{host}:{port}", phy)
+        (msg,) = decode_records(body, decompress=True)
+        return msg

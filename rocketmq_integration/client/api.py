@@ -12,7 +12,12 @@ from __future__ import annotations
 from broker_core import errors as core_errors
 from broker_core.message.model import MessageQueue
 from broker_core.remoting.body.cluster import ClusterInfo
-from broker_core.remoting.body.heartbeat import HeartbeatData, decode_consumer_list
+from broker_core.remoting.body.heartbeat import (
+    HeartbeatData,
+    LockBatchBody,
+    decode_consumer_list,
+    decode_lock_response,
+)
 from broker_core.remoting.body.route import TopicRouteData
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
@@ -133,6 +138,18 @@ class MQClientAPI:
     async def send_back(self, addr: str, header: ConsumerSendMsgBackRequestHeader, timeout: float) -> None:
         await self._call_ok(addr, RequestCode.CONSUMER_SEND_MSG_BACK, header.to_ext_fields(), timeout=timeout)
 
+    async def lock_batch_mq(
+        self, addr: str, group: str, client_id: str, mqs: list[MessageQueue]
+    ) -> set[MessageQueue]:
+        """LOCK_BATCH_MQ: the subset of ``mqs`` this client now holds (granted or renewed)."""
+        body = LockBatchBody(group, client_id, [(mq.topic, mq.broker_name, mq.queue_id) for mq in mqs])
+        resp = await self._call_ok(addr, RequestCode.LOCK_BATCH_MQ, None, body.encode())
+        return {MessageQueue(t, b, q) for t, b, q in decode_lock_response(resp.body)}
+
+    async def unlock_batch_mq(self, addr: str, group: str, client_id: str, mqs: list[MessageQueue]) -> None:
+        body = LockBatchBody(group, client_id, [(mq.topic, mq.broker_name, mq.queue_id) for mq in mqs])
+        await self._call_ok(addr, RequestCode.UNLOCK_BATCH_MQ, None, body.encode())
+
     # --------------------------------------------------------------------------- offsets
 
     async def query_consumer_offset(self, addr: str, group: str, mq: MessageQueue) -> int | None:
@@ -178,3 +195,27 @@ class MQClientAPI:
 
     async def create_topic(self, addr: str, header: CreateTopicRequestHeader) -> None:
         await self._call_ok(addr, RequestCode.UPDATE_AND_CREATE_TOPIC, header.to_ext_fields())
+
+    # ----------------------------------------------------------------------------- queries
+
+    async def query_message(
+        self, addr: str, topic: str, key: str, max_num: int, begin: int, end: int, *, unique_key: bool = False
+    ) -> bytes:
+        """QUERY_MESSAGE: raw store records (hash matches; caller re-filters), b"" when none."""
+        ext = {"topic": topic, "key": key, "maxNum": str(max_num), "beginTimestamp": str(begin),
+               "endTimestamp": str(end)}  # fmt: skip
+        if unique_key:
+            ext["_UNIQUE_KEY_QUERY"] = "true"
+        resp = await self.invoke(
+            addr, self.request(RequestCode.QUERY_MESSAGE, ext), self.config.mq_client_api_timeout
+        )
+        if resp.code == ResponseCode.QUERY_NOT_FOUND:
+            return b""
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark, addr)
+        return resp.body or b""
+
+    async def view_message(self, addr: str, phy_offset: int) -> bytes:
+        """VIEW_MESSAGE_BY_ID: the raw record at a commit-log offset."""
+        resp = await self._call_ok(addr, RequestCode.VIEW_MESSAGE_BY_ID, {"offset": str(phy_offset)})
+        return resp.body or b""

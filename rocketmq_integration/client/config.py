@@ -118,7 +118,14 @@ class ConsumerConfig:
     Attributes:
         consume_thread_max: how many listener calls run at once (async listeners: tasks; sync
             listeners: threads of a private pool).
-        max_reconsume_times: -1 means 16 for concurrent listeners.
+        max_reconsume_times: -1 means 16 for concurrent listeners and unlimited for orderly ones.
+        consume_concurrently_max_span: pause pulling a queue (concurrent mode) while the offsets
+            of its cached messages span more than this (one slow message holds the commit back).
+        consume_timeout: minutes a concurrent listener call may take; messages cached longer
+            than that since their call started are sent back and released (Java ``consumeTimeout``).
+        suspend_current_queue_time: orderly mode: pause of a queue after SUSPEND_CURRENT_QUEUE_A_MOMENT.
+        lock_renew_interval: orderly mode: LOCK_BATCH_MQ renewal period (broker lease is 60 s).
+        lock_expire: orderly mode: a queue whose lock was not renewed for this long is not consumed.
         offset_store_dir: broadcasting mode keeps offsets in
             ``<dir>/<client id>/<group>/offsets.json``; default ``~/.rocketmq_offsets``.
         consume_timestamp: ``yyyyMMddHHmmss`` for CONSUME_FROM_TIMESTAMP; empty = 30 min ago.
@@ -134,6 +141,10 @@ class ConsumerConfig:
     consume_message_batch_max_size: int = 1
     pull_threshold_for_queue: int = 1000
     pull_threshold_size_for_queue_mib: int = 100
+    consume_concurrently_max_span: int = 2000
+    consume_timeout: float = 15.0
+    lock_renew_interval: float = 20.0
+    lock_expire: float = 30.0
     consume_thread_max: int = 20
     max_reconsume_times: int = -1
     suspend_current_queue_time: float = 1.0
@@ -148,3 +159,7 @@ class ConsumerConfig:
     @property
     def effective_max_reconsume_times(self) -> int:
         return 16 if self.max_reconsume_times < 0 else self.max_reconsume_times
+
+    @property
+    def orderly_max_reconsume_times(self) -> int:
+        return 2**31 - 1 if self.max_reconsume_times < 0 else self.max_reconsume_times

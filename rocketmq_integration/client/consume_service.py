@@ -7,29 +7,35 @@ counts as RECONSUME_LATER.
 
 Settling (storage spec §3.9): SUCCESS removes the batch from the ProcessQueue and moves the
 in-memory commit offset. RECONSUME_LATER in clustering mode sends each message back with
-CONSUMER_SEND_MSG_BACK (delay level 0: the broker picks ``3 + reconsumeTimes``); messages whose
-send-back failed stay cached and are consumed again locally after ``local_retry_delay``. In
-broadcasting mode failed messages are logged and dropped, as the Java client does.
+CONSUMER_SEND_MSG_BACK (delay level 0: the broker picks ``3 + reconsumeTimes``), falling back to a
+direct send to ``%RETRY%<group>`` (see ``send_back``); messages for which both failed stay cached
+and are consumed again locally after ``local_retry_delay``. In broadcasting mode failed messages
+are logged and dropped, as the Java client does.
+
+Consume timeout: every call marks its messages with a start time in the ProcessQueue;
+:meth:`ConcurrentConsumeService.clean_expired` (run periodically by the consumer) sends back
+messages whose call has been running longer than ``consume_timeout`` minutes and releases them, so
+one hung listener call cannot hold a queue's commit offset (and, through the max-span flow
+control, its pulling) for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeAlias
 
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.message.properties import MessageConst
-from broker_core.remoting.headers.client import ConsumerSendMsgBackRequestHeader
 from rocketmq_integration.client.config import ConsumerConfig, ListenerKind, MessageModel
-from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.offset_store import OffsetStore
 from rocketmq_integration.client.process_queue import ProcessQueue
 from rocketmq_integration.client.results import ConsumeResult
+from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.validation import retry_topic
-from rocketmq_integration.errors import ClientError
 from rocketmq_integration.logging import bound_context, get_logger
 
 __all__ = ["ConcurrentConsumeService", "Listener", "ListenerAdapter"]
@@ -86,9 +92,9 @@ class ConcurrentConsumeService:
     """Dispatches cached messages to the listener and settles results; see the module docstring."""
 
     def __init__(
-        self, client: MQClientInstance, config: ConsumerConfig, listener: ListenerAdapter, store: OffsetStore
+        self, config: ConsumerConfig, listener: ListenerAdapter, store: OffsetStore, sender: SendBack
     ) -> None:
-        self.client = client
+        self.sender = sender
         self.config = config
         self.listener = listener
         self.store = store
@@ -120,6 +126,7 @@ class ConcurrentConsumeService:
             original = m.properties.get(MessageConst.RETRY_TOPIC)
             if original and m.topic == self._retry_topic:
                 m.topic = original
+        pq.mark_consuming(batch, time.monotonic())
         with bound_context(group=self.config.group, topic=mq.topic, queue_id=mq.queue_id):
             result = await self.listener.call(batch)
         if pq.dropped:  # rebalanced away meanwhile: the new owner consumes them again
@@ -149,20 +156,28 @@ class ConcurrentConsumeService:
             self.store.update(mq, offset, increase_only=True)
 
     async def _send_back(self, mq: MessageQueue, msg: MessageExt) -> bool:
-        addr = self.client.broker_addr(mq.broker_name)
-        if addr is None:
-            return False
-        header = ConsumerSendMsgBackRequestHeader(
-            offset=msg.commit_log_offset, group=self.config.group, delay_level=0, origin_msg_id=msg.msg_id,
-            origin_topic=msg.topic, max_reconsume_times=self.config.effective_max_reconsume_times,
-            bname=mq.broker_name,
-        )  # fmt: skip
-        try:
-            await self.client.api.send_back(addr, header, self.config.send_back_timeout)
-            return True
-        except ClientError as exc:
-            self._log.warning("send back failed; will retry locally", msg_id=msg.msg_id, error=str(exc))
-            return False
+        return await self.sender.send_back(
+            mq, msg, self.config.effective_max_reconsume_times, self.config.send_back_timeout
+        )
+
+    async def clean_expired(self, mq: MessageQueue, pq: ProcessQueue) -> int:
+        """Send back and release messages whose listener call exceeded ``consume_timeout``."""
+        if self.config.message_model is MessageModel.BROADCASTING:
+            return 0
+        expired = pq.expired(time.monotonic(), self.config.consume_timeout * 60)
+        released = 0
+        for m in expired:
+            if pq.dropped:
+                break
+            if await self.sender.send_back(
+                mq, m, self.config.effective_max_reconsume_times, self.config.send_back_timeout
+            ):
+                self._log.warning(
+                    "consume timeout, message sent back", msg_id=m.msg_id, offset=m.queue_offset
+                )
+                self._commit(mq, pq, [m])
+                released += 1
+        return released
 
     async def wait_idle(self, timeout: float) -> None:
         """Wait for in-flight listener calls; cancel what is still running after ``timeout``.

@@ -2,7 +2,8 @@
 
 It owns the remoting connections, the route cache (refreshed every ``poll_name_server_interval``
 with NameServer fail-over), the heartbeat timer, and the handler for broker-initiated requests
-(NOTIFY_CONSUMER_IDS_CHANGED -> immediate rebalance). Producers and consumers register their
+(NOTIFY_CONSUMER_IDS_CHANGED -> immediate rebalance; the admin requests about a consumer are
+answered by ``client_handlers``). Producers and consumers register their
 group here so the heartbeat carries all of them.
 
 Instances are bound to the event loop that created them: :meth:`MQClientInstance.acquire` returns
@@ -26,8 +27,10 @@ from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.dispatcher import Dispatcher
+from rocketmq_integration.client import client_handlers
 from rocketmq_integration.client.api import MQClientAPI
 from rocketmq_integration.client.config import ClientConfig
+from rocketmq_integration.client.request_reply import ReplyFutureTable
 from rocketmq_integration.client.route import (
     TopicPublishInfo,
     broker_addr_table,
@@ -77,6 +80,10 @@ class MQClientInstance:
         self.client_id = client_id
         dispatcher = Dispatcher()
         dispatcher.register(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, self._on_notify_ids_changed)
+        client_handlers.install(dispatcher, self)
+        #: request-reply: pending requests, completed by the broker's PUSH_REPLY_MESSAGE_TO_CLIENT
+        self.reply_futures = ReplyFutureTable()
+        dispatcher.register(RequestCode.PUSH_REPLY_MESSAGE_TO_CLIENT, self.reply_futures.on_push_reply)
         self.remoting = RemotingClient(RemotingConfig(connect_timeout=config.connect_timeout), dispatcher)
         self.api = MQClientAPI(self.remoting, config)
         self._namesrvs = config.namesrv_addrs
@@ -146,6 +153,9 @@ class MQClientInstance:
                 f"consumer group {consumer.group!r} is already registered on client {self.client_id}"
             )
         self._consumers[consumer.group] = consumer
+
+    def find_consumer(self, group: str) -> ConsumerMember | None:
+        return self._consumers.get(group)
 
     async def unregister(
         self, *, producer_group: str | None = None, consumer_group: str | None = None

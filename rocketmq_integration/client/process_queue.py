@@ -25,8 +25,10 @@ class ProcessQueue:
     """Cached in-flight messages of one queue plus its pull/consume state."""
 
     __slots__ = (
+        "_arrived",
         "_msgs",
         "_space",
+        "_started",
         "cached_bytes",
         "dropped",
         "last_consume_timestamp",
@@ -41,11 +43,13 @@ class ProcessQueue:
         self.queue_offset_max = -1
         self.cached_bytes = 0
         self.dropped = False
-        self.locked = False  # orderly consumption (next issue)
+        self.locked = False  # orderly consumption: the broker lease is ours
         self.last_lock_timestamp = 0.0
         self.last_pull_timestamp = time.monotonic()
         self.last_consume_timestamp = time.monotonic()
         self._space: asyncio.Event | None = None
+        self._arrived: asyncio.Event | None = None
+        self._started: dict[int, float] = {}  # queue offset -> monotonic start of its listener call
 
     @property
     def cached_count(self) -> int:
@@ -72,13 +76,46 @@ class ProcessQueue:
                 added += 1
             if m.queue_offset > self.queue_offset_max:
                 self.queue_offset_max = m.queue_offset
+        if added and self._arrived is not None:
+            self._arrived.set()
         return added
+
+    def take(self, n: int) -> list[MessageExt]:
+        """The first ``n`` cached messages in offset order, left cached (orderly consumption)."""
+        out: list[MessageExt] = []
+        for m in self._msgs.values():
+            if len(out) >= n:
+                break
+            out.append(m)
+        return out
+
+    async def wait_for_messages(self) -> None:
+        """Wait until something is cached (or the queue is dropped)."""
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        while not self._msgs and not self.dropped:
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    def mark_consuming(self, msgs: Iterable[MessageExt], now: float) -> None:
+        for m in msgs:
+            self._started[m.queue_offset] = now
+
+    def expired(self, now: float, max_age: float) -> list[MessageExt]:
+        """Cached messages whose listener call started more than ``max_age`` seconds ago."""
+        return [
+            self._msgs[off] for off, t in self._started.items() if now - t > max_age and off in self._msgs
+        ]
+
+    def is_lock_expired(self, now: float, max_age: float) -> bool:
+        return now - self.last_lock_timestamp > max_age
 
     def remove(self, msgs: Iterable[MessageExt]) -> int:
         """Forget consumed messages; returns the offset to commit, or -1 if the cache was empty."""
         if not self._msgs:
             return -1
         for m in msgs:
+            self._started.pop(m.queue_offset, None)
             if self._msgs.pop(m.queue_offset, None) is not None:
                 self.cached_bytes -= len(m.body)
         self.last_consume_timestamp = time.monotonic()
@@ -96,6 +133,7 @@ class ProcessQueue:
 
     def clear(self) -> None:
         self._msgs.clear()
+        self._started.clear()
         self.cached_bytes = 0
 
     async def wait_for_space(self, timeout: float) -> None:
@@ -109,5 +147,7 @@ class ProcessQueue:
 
     def drop(self) -> None:
         self.dropped = True
-        if self._space is not None:
-            self._space.set()
+        self.locked = False
+        for ev in (self._space, self._arrived):
+            if ev is not None:
+                ev.set()

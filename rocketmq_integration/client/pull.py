@@ -12,13 +12,14 @@ from broker_core.message.codec import decode_records
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.message.properties import MessageConst
 from broker_core.remoting.body.heartbeat import SubscriptionData
-from broker_core.remoting.codes import ResponseCode
+from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.headers.pull import PullSysFlag
+from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.results import PullResult, PullStatus
-from rocketmq_integration.errors import MQBrokerError
+from rocketmq_integration.errors import MQBrokerError, MQClientError
 
-__all__ = ["build_pull_ext_fields", "filter_by_tags", "process_pull_response"]
+__all__ = ["build_pull_ext_fields", "filter_by_tags", "process_pull_response", "pull_once"]
 
 _STATUS_BY_CODE: dict[int, PullStatus] = {
     ResponseCode.SUCCESS: PullStatus.FOUND,
@@ -39,9 +40,16 @@ def build_pull_ext_fields(
     sub_version: int,
     expression: str | None,
     suspend: bool = True,
+    with_subscription: bool = False,
 ) -> dict[str, str]:
-    """Ext fields of a PullMessageRequestHeader; COMMIT_OFFSET is set when ``commit_offset > 0``."""
-    sys_flag = PullSysFlag.SUSPEND if suspend else 0
+    """Ext fields of a PullMessageRequestHeader; COMMIT_OFFSET is set when ``commit_offset > 0``.
+
+    ``with_subscription`` sets the SUBSCRIPTION flag: the broker then filters with the expression
+    of this request instead of the group's heartbeat subscription (pull consumers).
+    """
+    sys_flag = PullSysFlag.SUSPEND if suspend else PullSysFlag(0)
+    if with_subscription:
+        sys_flag |= PullSysFlag.SUBSCRIPTION
     if commit_offset > 0:
         sys_flag |= PullSysFlag.COMMIT_OFFSET
     ext = {
@@ -93,3 +101,39 @@ def process_pull_response(resp: RemotingCommand, sub: SubscriptionData | None, a
             m.properties[MessageConst.MIN_OFFSET] = min_off
             m.properties[MessageConst.MAX_OFFSET] = max_off
     return PullResult(status, next_begin, int(min_off), int(max_off), msgs, suggest)
+
+
+async def pull_once(
+    client: MQClientInstance,
+    *,
+    group: str,
+    mq: MessageQueue,
+    sub: SubscriptionData,
+    offset: int,
+    max_nums: int,
+    commit_offset: int = 0,
+    suspend_timeout: float = 0.0,
+    timeout: float = 10.0,
+) -> PullResult:
+    """One PULL_MESSAGE carrying its own subscription (pull and lite pull consumers).
+
+    ``suspend_timeout > 0`` asks the broker to hold the request (long polling) for that long;
+    ``timeout`` must then exceed it.
+
+    Raises:
+        MQClientError: the broker of ``mq`` is unknown even after a route refresh.
+        MQBrokerError / RemotingError: as :meth:`MQClientAPI.invoke` and :func:`process_pull_response`.
+    """
+    addr = client.broker_addr(mq.broker_name)
+    if addr is None:
+        await client.update_route(mq.topic)
+        addr = client.broker_addr(mq.broker_name)
+    if addr is None:
+        raise MQClientError(f"broker {mq.broker_name} of {mq.topic} not found")
+    ext = build_pull_ext_fields(
+        group=group, mq=mq, offset=offset, max_nums=max_nums, commit_offset=commit_offset,
+        suspend_timeout_ms=int(suspend_timeout * 1000), sub_version=sub.sub_version,
+        expression=sub.sub_string, suspend=suspend_timeout > 0, with_subscription=True,
+    )  # fmt: skip
+    resp = await client.api.invoke(addr, client.api.request(RequestCode.PULL_MESSAGE, ext), timeout)
+    return process_pull_response(resp, sub, addr)

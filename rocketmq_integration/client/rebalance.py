@@ -1,13 +1,11 @@
-"""Queue allocation (pure strategies) and applying an allocation to a consumer (storage spec §3.4, §3.6).
-
-Strategies take the consumer group, my client id, all queues and all client ids, and return my
-queues. Inputs need not be sorted: every strategy sorts both lists first, so every member of a
-group computes the same split.
+"""Applying an allocation to a consumer (storage spec §3.4, §3.6); strategies live in ``allocate``.
 
 :class:`Rebalancer` owns the consumer's ``MessageQueue -> ProcessQueue`` table. For each subscribed
 topic it computes the allocation, drops queues no longer owned (persisting their offset first) and
 adds new ones at the offset chosen by consume-from-where; the consumer starts/stops pull tasks from
-the ``on_added``/``on_removed`` callbacks.
+the ``on_added``/``on_removed`` callbacks. An orderly consumer passes ``lock``: a queue is only
+taken once the broker granted its lock (LOCK_BATCH_MQ), otherwise it is retried next round, so a
+queue never has two consuming owners while the previous one is still finishing.
 """
 
 from __future__ import annotations
@@ -15,9 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from broker_core.message.model import MessageQueue
+from rocketmq_integration.client.allocate import (
+    AllocateStrategy,
+    allocate_averagely,
+    allocate_averagely_by_circle,
+)
 from rocketmq_integration.client.config import ConsumeFromWhere, ConsumerConfig, MessageModel
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.offset_store import OffsetStore
@@ -35,44 +37,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-
-class AllocateStrategy(Protocol):
-    def __call__(
-        self, group: str, client_id: str, mq_all: Sequence[MessageQueue], cid_all: Sequence[str]
-    ) -> list[MessageQueue]: ...
-
-
-def allocate_averagely(
-    group: str, client_id: str, mq_all: Sequence[MessageQueue], cid_all: Sequence[str]
-) -> list[MessageQueue]:
-    """Contiguous blocks; the first ``len(mq_all) % len(cid_all)`` clients get one queue more (``AVG``)."""
-    mqs = sorted(mq_all)
-    cids = sorted(cid_all)
-    if client_id not in cids or not mqs:
-        return []
-    n, c, i = len(mqs), len(cids), cids.index(client_id)
-    mod = n % c
-    if n <= c:
-        size = 1
-    elif mod > 0 and i < mod:
-        size = n // c + 1
-    else:
-        size = n // c
-    start = i * size if (mod > 0 and i < mod) else i * size + mod
-    return [mqs[(start + k) % n] for k in range(min(size, n - start))]
-
-
-def allocate_averagely_by_circle(
-    group: str, client_id: str, mq_all: Sequence[MessageQueue], cid_all: Sequence[str]
-) -> list[MessageQueue]:
-    """Queue ``j`` goes to client ``j % len(cid_all)`` (``AVG_BY_CIRCLE``)."""
-    mqs = sorted(mq_all)
-    cids = sorted(cid_all)
-    if client_id not in cids:
-        return []
-    i, c = cids.index(client_id), len(cids)
-    return [mq for j, mq in enumerate(mqs) if j % c == i]
 
 
 def _timestamp_ms(text: str) -> int:
@@ -119,6 +83,7 @@ class Rebalancer:
         strategy: AllocateStrategy,
         on_added: Callable[[MessageQueue, ProcessQueue, int], None],
         on_removed: Callable[[MessageQueue, ProcessQueue], Awaitable[None]],
+        lock: Callable[[MessageQueue], Awaitable[bool]] | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -127,6 +92,7 @@ class Rebalancer:
         self.table: dict[MessageQueue, ProcessQueue] = {}
         self._on_added = on_added
         self._on_removed = on_removed
+        self._lock = lock
         self._log = log.bind(group=config.group)
 
     async def rebalance(self, topics: Sequence[str]) -> None:
@@ -161,7 +127,11 @@ class Rebalancer:
         for mq in [mq for mq in self.table if mq.topic == topic and mq not in mine]:
             await self._remove(mq)
         for mq in sorted(mine - self.table.keys()):
-            self.store.remove(mq)
+            if self._lock is not None and not await self._lock(mq):
+                self._log.info("queue lock not granted yet, retrying next round", mq=str(mq))
+                continue
+            if self.config.message_model is MessageModel.CLUSTERING:
+                self.store.remove(mq)  # re-read from the broker; a local store keeps its loaded offsets
             try:
                 offset = await compute_pull_from_where(self.client, self.store, self.config, mq)
             except ClientError as exc:
@@ -183,6 +153,10 @@ class Rebalancer:
         pq.drop()
         self._log.info("queue released", topic=mq.topic, broker=mq.broker_name, queue_id=mq.queue_id)
         await self._on_removed(mq, pq)
+
+    async def release(self, mq: MessageQueue) -> None:
+        """Drop one queue now (an offset reset); the next round assigns it again."""
+        await self._remove(mq)
 
     async def remove_all(self) -> None:
         for mq in list(self.table):

@@ -52,10 +52,15 @@ class SendResult:
 
 
 class ConsumeResult(enum.Enum):
-    """A listener's verdict for a batch."""
+    """A listener's verdict for a batch.
+
+    Orderly listeners return SUCCESS or SUSPEND_CURRENT_QUEUE_A_MOMENT (RECONSUME_LATER means the
+    same there); concurrent listeners treat SUSPEND_CURRENT_QUEUE_A_MOMENT as RECONSUME_LATER.
+    """
 
     SUCCESS = "CONSUME_SUCCESS"
     RECONSUME_LATER = "RECONSUME_LATER"
+    SUSPEND_CURRENT_QUEUE_A_MOMENT = "SUSPEND_CURRENT_QUEUE_A_MOMENT"
 
 
 class PullStatus(enum.Enum):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from broker_core.message.model import MessageExt
 from rocketmq_integration.client.process_queue import ProcessQueue
 
@@ -51,3 +53,59 @@ def test_new_pull_after_empty_extends_offsets() -> None:
     pq.put([_msg(1), _msg(2)])
     assert pq.remove([_msg(2)]) == 1
     assert pq.min_offset == 1
+
+
+def test_take_returns_first_cached_in_order_without_removing() -> None:
+    pq = ProcessQueue()
+    pq.put([_msg(o) for o in (5, 6, 7)])
+    assert [m.queue_offset for m in pq.take(2)] == [5, 6]
+    assert pq.cached_count == 3
+    pq.remove(pq.take(1))
+    assert [m.queue_offset for m in pq.take(5)] == [6, 7]
+
+
+def test_expired_reports_calls_older_than_the_timeout() -> None:
+    pq = ProcessQueue()
+    msgs = [_msg(o) for o in (1, 2, 3)]
+    pq.put(msgs)
+    pq.mark_consuming(msgs[:1], now=100.0)
+    pq.mark_consuming(msgs[1:2], now=150.0)
+    assert [m.queue_offset for m in pq.expired(now=161.0, max_age=30.0)] == [1]
+    pq.remove(msgs[:1])
+    assert pq.expired(now=161.0, max_age=30.0) == []
+
+
+def test_max_span_drives_flow_control() -> None:
+    pq = ProcessQueue()
+    pq.put([_msg(0), _msg(2500)])
+    assert pq.max_span == 2500  # > consumeConcurrentlyMaxSpan 2000: the pull loop pauses
+    pq.remove([_msg(0)])
+    assert pq.max_span == 0
+
+
+def test_lock_expiry() -> None:
+    pq = ProcessQueue()
+    pq.last_lock_timestamp = 10.0
+    assert not pq.is_lock_expired(39.0, 30.0)
+    assert pq.is_lock_expired(41.0, 30.0)
+    pq.locked = True
+    pq.drop()
+    assert not pq.locked
+
+
+def test_wait_for_messages_wakes_on_put_and_drop() -> None:
+    asyncio.run(asyncio.wait_for(_wait_scenario(), 5))
+
+
+async def _wait_scenario() -> None:
+    pq = ProcessQueue()
+    waiter = asyncio.create_task(pq.wait_for_messages())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    pq.put([_msg(1)])
+    await asyncio.wait_for(waiter, 1)
+    pq.remove([_msg(1)])
+    waiter = asyncio.create_task(pq.wait_for_messages())
+    await asyncio.sleep(0)
+    pq.drop()
+    await asyncio.wait_for(waiter, 1)
