@@ -12,6 +12,11 @@ py-produce     ``rocketmq_integration.client.Producer``: ``--producers`` concurr
 py-consume     ``rocketmq_integration.client.PushConsumer`` drains the py-produce backlog
 ============== ==========================================================================
 
+After the table (unless ``--only`` is given) the standalone feature benchmarks listed in
+``FEATURE_BENCHES`` run one after another, each printing its own figures: store append path,
+SYNC_FLUSH group commit vs the disk's fsync rate, consume throughput and latency (ours vs C++),
+filtered consumption and transactional send, timer messages, and the framework layer's overhead.
+
 Reported per scenario (median over runs): messages/s, MiB/s, send latency p50/p99 (ms, produce
 scenarios), and the broker's peak RSS (``VmRSS`` from ``/proc/PID/status``, sampled every 100 ms).
 A scenario that cannot run (client missing, library not loadable, the scenario it drains was
@@ -381,6 +386,27 @@ def quiet_client_logs() -> None:
         configure_logging("WARNING")
 
 
+#: Standalone feature benchmarks run after the table (each starts its own servers and prints its figures).
+FEATURE_BENCHES: list[tuple[str, list[str]]] = [
+    ("store append path, in process", ["store_append.py"]),
+    ("SYNC_FLUSH group commit vs the disk's fsync/s", ["sync_flush.py", "--seconds", "3"]),
+    ("consume throughput and end-to-end latency, ours vs C++", ["consume_client.py"]),
+    ("filtered consumption (10 % match) and transactional send", ["filter_tx.py"]),
+    ("timer messages: throughput and delivery error", ["timer_bench.py"]),
+    ("template / listener overhead vs the raw client", ["template_bench.py"]),
+]
+
+
+def run_feature_benches() -> None:
+    for title, argv in FEATURE_BENCHES:
+        script = REPO_ROOT / "bench" / argv[0]
+        if not script.exists():
+            continue
+        print(f"\n== {title} (bench/{argv[0]})", flush=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run([sys.executable, str(script), *argv[1:]], timeout=300, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_client_logs()
@@ -400,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             break
     rows = summarise(runs, names)
     print_table(rows, args)
+    if not args.only:
+        run_feature_benches()
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "summary": rows}, indent=2))
     return 0 if all(row["status"] != "error" for row in rows) else 1
