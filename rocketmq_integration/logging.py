@@ -62,6 +62,13 @@ def clear_context() -> None:
 
 @contextmanager
 def bound_context(**values: Any) -> Iterator[None]:
-    """Bind ``values`` for the duration of the ``with`` block, restoring the previous ones after."""
-    with structlog.contextvars.bound_contextvars(**values):
+    """Bind ``values`` for the duration of the ``with`` block, restoring the previous ones after.
+
+    Token-based (bind + reset) rather than ``structlog.contextvars.bound_contextvars``, which
+    snapshots the whole context first: this runs once per consumed message.
+    """
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
         yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
