@@ -1,4 +1,4 @@
-"""Command line: ``python -m broker_core namesrv|broker|dump``.
+"""Command line: ``python -m broker_core namesrv|broker|dump|verify``.
 
 ``namesrv`` and ``broker`` run until SIGTERM/SIGINT, then shut down cleanly (flush, persist
 metadata, unregister) and exit 0.
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m broker_core",
         description="RocketMQ-compatible NameServer and Broker (Apache RocketMQ 4.9 remoting protocol).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker,dump,verify}")
 
     ns = sub.add_parser(
         "namesrv", help="run a NameServer", description="Run a NameServer until SIGTERM/SIGINT."
@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--broker-id", type=int, help="broker id, 0 = master (brokerId; default 0)")
     br.add_argument("-c", "--config", help="broker.conf: key=value lines with Apache RocketMQ key names")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+
+    for name, text in (
+        ("dump", "print commit-log records, consume-queue units and index entries; verify CRCs"),
+        ("verify", "check a store offline; exit status 1 on corruption"),
+    ):
+        tool = sub.add_parser(name, help=text, description=text.capitalize() + ".")
+        tool.add_argument("store_dir", metavar="STORE_DIR", help="store root (holds commitlog/)")
+        tool.add_argument("--index-slots", type=int, help="maxHashSlotNum of the index files")
+        tool.add_argument("--index-entries", type=int, help="maxIndexNum of the index files")
     return parser
 
 
@@ -49,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker_core.namesrv.app import run_from_args as run_namesrv
 
         return run_namesrv(args)
+    if args.command in ("dump", "verify"):
+        from pathlib import Path
+
+        from broker_core.store.dump import main as run_dump
+
+        geometry = (args.index_slots, args.index_entries) if args.index_slots and args.index_entries else None
+        return run_dump(args.command, Path(args.store_dir), geometry)
     from broker_core.broker.app import run_from_args as run_broker
 
     return run_broker(args)

@@ -19,20 +19,36 @@ import structlog
 
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
+from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
 from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
 from broker_core.broker.offsets import ConsumerOffsetManager
+from broker_core.broker.pop.service import PopService
 from broker_core.broker.processors.admin import AdminProcessor
 from broker_core.broker.processors.client import ClientProcessor
+from broker_core.broker.processors.consumer_admin import ConsumerAdminProcessor
+from broker_core.broker.processors.end_transaction import EndTransactionProcessor
 from broker_core.broker.processors.offsets import OffsetProcessor
 from broker_core.broker.processors.pull import PullProcessor
+from broker_core.broker.processors.query import QueryProcessor
+from broker_core.broker.processors.reply import ReplyProcessor
 from broker_core.broker.processors.send import SendProcessor
+from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
-from broker_core.broker.topics import TopicConfigManager
-from broker_core.config.broker import BrokerConfig, broker_config_from_properties, load_properties
+from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.timer.service import TimerService
+from broker_core.broker.topics import SCHEDULE_TOPIC, TopicConfigManager
+from broker_core.broker.transaction.checker import TransactionChecker
+from broker_core.config.broker import (
+    BrokerConfig,
+    BrokerRole,
+    broker_config_from_properties,
+    load_properties,
+)
 from broker_core.config.remoting import RemotingConfig
-from broker_core.config.store import StoreConfig
+from broker_core.config.store import StoreConfig, parse_delay_levels
 from broker_core.errors import ConfigError
 from broker_core.logsetup import configure_logging
 from broker_core.remoting.channel import Channel
@@ -71,14 +87,29 @@ class BrokerApp:
             producers=ProducerManager(expiry),
             locks=RebalanceLockManager(cfg.rebalance_lock_max_live_time_ms / 1000),
             hold=self.hold,
+            filters=ConsumerFilterManager(config_dir) if cfg.enable_property_filter else None,
         )
+        self.schedule = ScheduleMessageService(
+            self.store, parse_delay_levels(self.store_config.message_delay_level), config_dir
+        )
+        store_root = Path(self.store_config.store_path_root_dir)
+        self.timer = TimerService(cfg, self.store, store_root, lambda: self.ctx.store_host)
+        self.pop = PopService(self.ctx, store_root)
         self.dispatcher = Dispatcher()
         self.pull = PullProcessor(self.ctx)
         self.dispatcher.register(SEND_CODES, SendProcessor(self.ctx))
         self.dispatcher.register(RequestCode.PULL_MESSAGE, self.pull)
         ClientProcessor(self.ctx).register(self.dispatcher)
         OffsetProcessor(self.ctx).register(self.dispatcher)
+        QueryProcessor(self.ctx).register(self.dispatcher)
         AdminProcessor(self.ctx).register(self.dispatcher)
+        self.dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, SendBackProcessor(self.ctx))
+        ConsumerAdminProcessor(self.ctx, self.schedule).register(self.dispatcher)
+        ReplyProcessor(self.ctx).register(self.dispatcher)
+        self.pop.register(self.dispatcher)
+        self.dispatcher.register(RequestCode.END_TRANSACTION, EndTransactionProcessor(self.ctx))
+        self.dispatcher.register(RequestCode.CHECK_CLIENT_CONFIG, CheckClientConfigProcessor(cfg))
+        self.tx_checker = TransactionChecker(self.ctx, self.store_config.file_reserved_time)
         remoting = RemotingConfig(
             host=cfg.broker_ip1 if cfg.broker_ip1 else "127.0.0.1",
             port=cfg.listen_port,
@@ -97,6 +128,10 @@ class BrokerApp:
         self, topic: str, queue_id: int, max_offset: int, tags_code: int | None = None, *_: Any
     ) -> None:
         self.hold.notify_arrival(topic, queue_id, max_offset, tags_code)
+        if topic == SCHEDULE_TOPIC:
+            self.schedule.notify_arrival(queue_id)
+        self.timer.notify_arrival(topic)
+        self.pop.notify_arrival(topic)
 
     def _channel_closed(self, channel: Channel) -> None:
         for group in self.ctx.consumers.channel_closed(channel):
@@ -109,7 +144,14 @@ class BrokerApp:
         self.ctx.topics.load()
         self.ctx.groups.load()
         self.ctx.offsets.load()
+        if self.ctx.filters is not None:
+            self.ctx.filters.load()
         self.ctx.topics.persist()
+        if self.config.broker_role is not BrokerRole.SLAVE:
+            self.schedule.start()
+            self.timer.start()
+            self.tx_checker.start()
+        self.pop.start()
         port = await self.server.start()
         if port != self.config.listen_port:
             self.config = dataclasses.replace(self.config, listen_port=port)
@@ -133,6 +175,9 @@ class BrokerApp:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self.ctx.offsets.persist)
+                self.schedule.persist()
+                if self.ctx.filters is not None:
+                    self.ctx.filters.persist()
             except OSError:
                 log.exception("persisting consumer offsets failed")
 
@@ -155,6 +200,12 @@ class BrokerApp:
         self.hold.wake_all()
         await self.server.stop()
         await self.client.close()
+        await self.schedule.stop()
+        await self.timer.stop()
+        await self.pop.stop()
+        await self.tx_checker.stop()
+        if self.ctx.filters is not None:
+            self.ctx.filters.persist(force=True)
         self.ctx.offsets.persist(force=True)
         self.ctx.topics.persist()
         self.ctx.groups.persist()
@@ -180,6 +231,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
             props[key] = str(value)
     props.setdefault("storePathRootDir", str(Path.home() / "store"))
     broker_cfg, rest = broker_config_from_properties(props)
+    if "messageDelayLevel" in props:  # read by both: the broker's schedule service and the store
+        rest["messageDelayLevel"] = props["messageDelayLevel"]
     store_cfg = StoreConfig.from_properties(rest, Path.cwd())
     for key in sorted(set(rest) - set(StoreConfig.apache_keys())):
         log.warning("unknown broker.conf key ignored", key=key)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker_core.broker.clients import ConsumerManager, ProducerManager
+from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
 from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
@@ -26,6 +27,8 @@ class BrokerContext:
     producers: ProducerManager
     locks: RebalanceLockManager
     hold: PullHoldService | None = None
+    #: SQL92 subscriptions registered by heartbeats (None when enablePropertyFilter is off)
+    filters: ConsumerFilterManager | None = None
     #: called after a topic is created or changed, so the NameServers learn it at once
     on_topics_changed: Callable[[], None] = lambda: None
 

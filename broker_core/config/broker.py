@@ -49,9 +49,19 @@ class BrokerConfig:
         cluster_topic_enable / broker_topic_enable: ``clusterTopicEnable`` / ``brokerTopicEnable``.
         trace_topic_enable / msg_trace_topic_name: ``traceTopicEnable`` / ``msgTraceTopicName``.
         enable_property_filter: ``enablePropertyFilter`` (SQL92).
+        transaction_time_out / transaction_check_max / transaction_check_interval: check-back of
+            half messages (``transactionTimeOut`` 6000 ms, ``transactionCheckMax`` 15,
+            ``transactionCheckInterval`` 60000 ms); reject_transaction_message:
+            ``rejectTransactionMessage`` (half messages answered NO_PERMISSION).
         message_delay_level: ``messageDelayLevel``.
         rebalance_lock_max_live_time_ms: lock lease of ordered queues (60 s).
+        slave_read_enable: ``slaveReadEnable``: pulls may be steered to a slave (suggestWhichBrokerId).
         server_worker_limit: requests processed concurrently per connection.
+        timer_wheel_enable / timer_max_delay_sec / timer_precision_ms: 5.x ``timerWheelEnable``
+            (true), ``timerMaxDelaySec`` (3 days), ``timerPrecisionMs`` (1000).
+        store_reply_message_enable: ``storeReplyMessageEnable``: also store replies in the reply topic.
+        pop_polling_size: POP requests that may be parked at once (then POLLING_FULL).
+        pop_ck_persist_delay_ms: how soon after a change the POP lease table is written to disk.
     """
 
     broker_cluster_name: str = "DefaultCluster"
@@ -76,10 +86,22 @@ class BrokerConfig:
     trace_topic_enable: bool = False
     msg_trace_topic_name: str = "RMQ_SYS_TRACE_TOPIC"
     enable_property_filter: bool = False
+    transaction_time_out: int = 6000
+    transaction_check_max: int = 15
+    transaction_check_interval: int = 60000
+    reject_transaction_message: bool = False
     message_delay_level: str = DEFAULT_DELAY_LEVELS
     rebalance_lock_max_live_time_ms: int = 60000
+    slave_read_enable: bool = False
     max_frame_length: int = 16 * 1024 * 1024
     server_worker_limit: int = 4096
+    # 5.x timer messages (broker_core.broker.timer), request-reply and POP (broker_core.broker.pop)
+    timer_wheel_enable: bool = True
+    timer_max_delay_sec: int = 259200
+    timer_precision_ms: int = 1000
+    store_reply_message_enable: bool = True
+    pop_polling_size: int = 1024
+    pop_ck_persist_delay_ms: int = 50
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

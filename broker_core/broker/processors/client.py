@@ -50,6 +50,8 @@ class ClientProcessor:
             changed = ctx.consumers.register(
                 consumer, channel, data.client_id, request.language, request.version
             )
+            if ctx.filters is not None:
+                ctx.filters.register(consumer.group_name, consumer.subscriptions)
             if changed and (gcfg is None or gcfg.notify_consumer_ids_changed_enable):
                 ctx.consumers.notify_ids_changed(consumer.group_name)
         for group in data.producer_groups:
@@ -64,6 +66,8 @@ class ClientProcessor:
         if h.producer_group:
             self.ctx.producers.unregister(h.producer_group, channel)
         if h.consumer_group and self.ctx.consumers.unregister(h.consumer_group, channel):
+            if self.ctx.filters is not None and h.consumer_group not in self.ctx.consumers.groups:
+                self.ctx.filters.unregister(h.consumer_group)
             gcfg = self.ctx.groups.table.get(h.consumer_group)
             if gcfg is None or gcfg.notify_consumer_ids_changed_enable:
                 self.ctx.consumers.notify_ids_changed(h.consumer_group)

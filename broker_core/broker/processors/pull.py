@@ -6,9 +6,10 @@ suspend, then from :class:`~broker_core.broker.long_polling.PullHoldService` wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.filtering.pull_filter import record_filter, resolve_sql92
+from broker_core.broker.filtering.tags import tag_filter
+from broker_core.broker.processors.consumer_admin import record_offset_moved
 from broker_core.config.broker import BrokerRole
 from broker_core.remoting.body.heartbeat import SubscriptionData
 from broker_core.remoting.body.topic_config import PERM_READ
@@ -29,14 +30,6 @@ _STATUS_CODES = {
     _S.OFFSET_OVERFLOW_ONE: ResponseCode.PULL_NOT_FOUND,
     _S.OFFSET_TOO_SMALL: ResponseCode.PULL_OFFSET_MOVED,
 }
-
-
-def tag_filter(sub: SubscriptionData) -> Callable[[int], bool] | None:
-    """Broker-side tag filter on the consume-queue tags code; ``None`` = everything matches."""
-    if sub.expression_type != "TAG" or not sub.code_set:
-        return None
-    codes = frozenset(sub.code_set)
-    return codes.__contains__
 
 
 class PullProcessor:
@@ -90,28 +83,43 @@ class PullProcessor:
         sub = self._subscription(request, h)
         if isinstance(sub, RemotingCommand):
             return sub
+        record_flt = None
         if sub.expression_type != "TAG":
             if not ctx.config.enable_property_filter:
                 return request.make_response(
                     ResponseCode.SYSTEM_ERROR,
                     f"The broker does not support consumer to filter message by {sub.expression_type}",
                 )
-            return request.make_response(
-                ResponseCode.SYSTEM_ERROR,
-                f"{sub.expression_type} filtering is not supported by this broker yet",
+            selector = resolve_sql92(
+                ctx.filters, h.consumer_group, sub, bool(h.sys_flag & PullSysFlag.SUBSCRIPTION)
             )
+            if isinstance(selector, tuple):
+                return request.make_response(selector[0], selector[1])
+            record_flt = record_filter(selector)
         flt = tag_filter(sub)
         result = ctx.store.get_message(
-            h.consumer_group, h.topic, h.queue_id, h.queue_offset, h.max_msg_nums, flt
-        )
+            h.consumer_group, h.topic, h.queue_id, h.queue_offset, h.max_msg_nums, flt,
+            commit_log_filter=record_flt,
+        )  # fmt: skip
         status = result.status
         if status in (_S.NO_MATCHED_LOGIC_QUEUE, _S.NO_MESSAGE_IN_QUEUE):
             code = ResponseCode.PULL_OFFSET_MOVED if h.queue_offset != 0 else ResponseCode.PULL_NOT_FOUND
         else:
             code = _STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)
-        suggest = gcfg.which_broker_when_consume_slowly if result.suggest_pull_from_slave else 0
+        # Apache: without slaveReadEnable every pull is steered to the master (id 0)
+        suggest = 0
+        if ctx.config.slave_read_enable:
+            suggest = (
+                gcfg.which_broker_when_consume_slowly if result.suggest_pull_from_slave else gcfg.broker_id
+            )
+        next_begin = result.next_begin_offset
+        if code == ResponseCode.PULL_OFFSET_MOVED and ctx.config.broker_role is not BrokerRole.SLAVE:
+            record_offset_moved(ctx, h.consumer_group, h.topic, h.queue_id, h.queue_offset, next_begin)
         if ctx.config.broker_role is BrokerRole.SLAVE:
-            suggest = 0
+            if code == ResponseCode.PULL_OFFSET_MOVED:  # a slave does not correct offsets
+                code, next_begin = ResponseCode.PULL_RETRY_IMMEDIATELY, h.queue_offset
+            if not ctx.config.slave_read_enable:
+                code, suggest = ResponseCode.PULL_RETRY_IMMEDIATELY, 0
         if (
             allow_suspend
             and h.sys_flag & PullSysFlag.COMMIT_OFFSET
@@ -141,7 +149,7 @@ class PullProcessor:
             return None
         ext = {
             "suggestWhichBrokerId": str(suggest),
-            "nextBeginOffset": str(result.next_begin_offset),
+            "nextBeginOffset": str(next_begin),
             "minOffset": str(result.min_offset),
             "maxOffset": str(result.max_offset),
         }

@@ -15,11 +15,16 @@ from collections.abc import Awaitable
 import structlog
 
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.schedule import delayed_destination, replace_property
+from broker_core.broker.timer.service import TimerMessageError, intercept_send
 from broker_core.broker.topics import (
     DLQ_GROUP_TOPIC_PREFIX,
     NOT_ALLOWED_SEND_TOPICS,
     RETRY_GROUP_TOPIC_PREFIX,
+    TRANS_HALF_TOPIC,
 )
+from broker_core.broker.transaction.half import half_destination, with_transaction_id
+from broker_core.config.store import parse_delay_levels
 from broker_core.message.codec import decode_batch
 from broker_core.message.model import BrokerMessage
 from broker_core.message.names import validate_topic
@@ -61,11 +66,19 @@ def find_property(props: str, name: str) -> str | None:
     return props[start:] if end < 0 else props[start:end]
 
 
+def _level(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
 class SendProcessor:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
         self._cluster_suffix = f"{MessageConst.CLUSTER}\x01{ctx.config.broker_cluster_name}\x02"
         self._resp_extra = {"MSG_REGION": "DefaultRegion", "TRACE_ON": "true"}
+        self._max_delay_level = len(parse_delay_levels(ctx.store.config.message_delay_level))
 
     def __call__(
         self, request: RemotingCommand, channel: Channel
@@ -85,30 +98,62 @@ class SendProcessor:
         body = request.body or b""
         props = header.properties or ""
         reconsume = header.reconsume_times or 0
+        to_dlq = False
         if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
             redirected = self._retry_redirect(request, header, reconsume)
             if isinstance(redirected, RemotingCommand):
                 return redirected
             if redirected is not None:
-                topic, queue_id = redirected, 0
+                topic, queue_id, to_dlq = redirected, 0, True
         host, _, port = channel.remote_addr.rpartition(":")
         born_host = (host, int(port) if port.isdigit() else 0)
         if request.code == RequestCode.SEND_BATCH_MESSAGE:
+            if _level(find_property(props, MessageConst.DELAY) or "0") > 0:  # CommitLog: no delayed batches
+                return request.make_response(*_PUT_STATUS_CODES[PutStatus.MESSAGE_ILLEGAL])
             return self._put_batch(request, header, topic, queue_id, born_host, props)
         props = self._with_cluster(props)
+        store_topic, store_qid = topic, queue_id
+        delay = find_property(props, MessageConst.DELAY)
+        if delay is not None and delay != "0":
+            if to_dlq:  # dead letters are stored without delay
+                props = replace_property(props, MessageConst.DELAY, None)
+            else:
+                routed = delayed_destination(
+                    topic, queue_id, props, _level(delay), header.sys_flag, self._max_delay_level
+                )
+                if routed is not None:
+                    store_topic, store_qid, props = routed
+        try:  # 5.x timer message: park it in the timer topic (broker_core.broker.timer)
+            parked = intercept_send(self.ctx.config, store_topic, store_qid, props)
+        except TimerMessageError as exc:
+            return request.make_response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
+        if parked is not None:
+            store_topic, store_qid, props = parked
+        sys_flag = header.sys_flag
+        tx_id = find_property(props, MessageConst.UNIQ_KEY) or ""
+        if find_property(props, MessageConst.TRAN_MSG) == "true":  # half message: transaction.half
+            if self.ctx.config.reject_transaction_message:
+                return request.make_response(
+                    ResponseCode.NO_PERMISSION,
+                    f"the broker[{self.ctx.config.broker_ip1}] sending transaction message is forbidden",
+                )
+            store_topic, store_qid, props, sys_flag = half_destination(topic, queue_id, props, sys_flag)
         msg = BrokerMessage(
-            topic=topic,
-            queue_id=queue_id,
+            topic=store_topic,
+            queue_id=store_qid,
             body=body,
             properties_str=props,
             flag=header.flag,
             tags_code=tags_hash_code(find_property(props, MessageConst.TAGS)),
-            sys_flag=header.sys_flag,
+            sys_flag=sys_flag,
             born_timestamp=header.born_timestamp,
             born_host=born_host,
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
+        if store_topic == TRANS_HALF_TOPIC:
+            pending = self._respond(request, queue_id, self.ctx.store.put_message(msg))
+            return with_transaction_id(pending, tx_id)
         return self._respond(request, queue_id, self.ctx.store.put_message(msg))
 
     def _with_cluster(self, props: str) -> str:

@@ -1,0 +1,1 @@
+"""5.x POP consumption: invisible-time leases, acks, revive to the pop retry topic."""
