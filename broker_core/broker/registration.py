@@ -31,6 +31,7 @@ class BrokerRegistrar:
         self.client = client
         self._task: asyncio.Task[None] | None = None
         self._pending: asyncio.Task[None] | None = None
+        self._dirty = False
         self._log = log.bind(broker_name=cfg.broker_name, broker_addr=cfg.broker_addr)
 
     def _header(self) -> dict[str, str]:
@@ -79,9 +80,19 @@ class BrokerRegistrar:
                 self._log.warning("unregister from namesrv failed", namesrv=addr, error=str(exc))
 
     def register_soon(self) -> None:
-        """Schedule one registration round (coalescing bursts of topic changes)."""
+        """Schedule a registration round, coalescing bursts of topic changes.
+
+        A change that arrives while a round is in flight (its body already built) marks the table
+        dirty, so another round follows; otherwise that topic would wait for the 30 s timer.
+        """
+        self._dirty = True
         if self._pending is None or self._pending.done():
-            self._pending = asyncio.get_running_loop().create_task(self.register_all())
+            self._pending = asyncio.get_running_loop().create_task(self._register_while_dirty())
+
+    async def _register_while_dirty(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self.register_all()
 
     async def start(self) -> None:
         await self.register_all()

@@ -30,7 +30,7 @@ from tests.support.cluster import Cluster
 from tests.support.payloads import make_message
 from tests.support.process import REPO_ROOT, server_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(200)]
 
 SCRIPT = Path(__file__).with_name("consumer_proc.py")
 QUEUES = 8
@@ -102,13 +102,24 @@ def _run_scenario(cluster: Cluster, tmp_path: Path, orderly: bool) -> None:
             p.wait_ready()
         marks["ready"] = time.time()
 
-        async def produce() -> None:
+        def a_consumed_after_join() -> bool:
+            cutoff = marks["join"] + REBALANCE + SLACK
+            return any(r["start"] > cutoff for r in procs["A"].records())
+
+        async def produce() -> int:
+            """Send at ~75 msgs/s; C joins after a sixth; A is killed once it has shown it still owns
+            queues after the join (event-driven, so a loaded machine cannot squeeze that window
+            shut); at least 150 messages follow the kill so the hand-over is observable."""
             async with Producer(
                 unique("pg"), namesrv_addr=cluster.namesrv_addr, client_config=CLIENT
             ) as prod:
                 t0 = time.monotonic()
-                for i in range(total):
+                i = after_kill = 0
+                while i < 3 * total and (i < total or after_kill < 150):
                     await prod.send(to_message(topic, make_message(i, "grp")))
+                    i += 1
+                    if "kill" in marks:
+                        after_kill += 1
                     if i == total // 6:
                         procs["C"] = Proc("C", tmp_path, cluster, topic, group, orderly)
                         await asyncio.to_thread(procs["C"].wait_ready)
@@ -116,15 +127,18 @@ def _run_scenario(cluster: Cluster, tmp_path: Path, orderly: bool) -> None:
                     if (
                         "kill" not in marks
                         and "join" in marks
+                        and i % 10 == 0
                         and time.time() > marks["join"] + KILL_AFTER_JOIN
+                        and (a_consumed_after_join() or time.time() > marks["join"] + 30)
                     ):
                         procs["A"].p.send_signal(signal.SIGKILL)
                         procs["A"].p.wait(5)
                         marks["kill"] = time.time()
                     # ~75 msgs/s so that the run spans both rebalances
                     await asyncio.sleep(max(0.0, t0 + i / 75 - time.monotonic()))
+                return i
 
-        asyncio.run(asyncio.wait_for(produce(), 60))
+        total = asyncio.run(asyncio.wait_for(produce(), 90))
         deadline = time.monotonic() + 40
         seen: set[int] = set()
         while time.monotonic() < deadline:
