@@ -4,11 +4,14 @@ Life cycle: :meth:`PushConsumer.start` joins the shared client instance, fetches
 heartbeat at once (so the broker knows the group and creates ``%RETRY%<group>``) and rebalances.
 Rebalancing runs every ``rebalance_interval`` and immediately when a broker sends
 NOTIFY_CONSUMER_IDS_CHANGED or a subscribed topic's queues change. Every assigned queue gets one
-pull task that long-polls (PULL_MESSAGE with FLAG_SUSPEND, 15 s hold, 30 s timeout), caches what it
-gets in the queue's :class:`ProcessQueue` and hands it to the consume service. Flow control: the
-task pauses while more than ``pull_threshold_for_queue`` messages or
+pull task (``pull_loop``) that long-polls (PULL_MESSAGE with FLAG_SUSPEND, 15 s hold, 30 s
+timeout), caches what it gets in the queue's :class:`ProcessQueue` and hands it to the consume
+service. Flow control: the task pauses while more than ``pull_threshold_for_queue`` messages or
 ``pull_threshold_size_for_queue_mib`` MiB are cached, or (concurrent mode) while the cached
 offsets span more than ``consume_concurrently_max_span``; it resumes when a consume frees space.
+Periodic upkeep (rebalance, offset persist, lock renewal, consume-timeout sweep) runs as the
+tasks of ``consumer_tasks``. :meth:`PushConsumer.send_back` is the public send-back for callers
+that choose the delay level themselves (the listener containers).
 
 ORDERLY listeners use :class:`~rocketmq_integration.client.orderly.OrderlyConsumeService`; in
 clustering mode queues are locked on the broker before they are pulled (see ``queue_locks``).
@@ -23,13 +26,12 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections.abc import Coroutine
+from typing import Any
 
-from broker_core.errors import MessageDecodeError
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.remoting.body.client_info import ConsumeMessageDirectlyResult, ConsumerRunningInfo
 from broker_core.remoting.body.heartbeat import ConsumerData, SubscriptionData
-from broker_core.remoting.body.route import MASTER_ID
-from broker_core.remoting.codes import RequestCode
 from rocketmq_integration.client.client_handlers import build_running_info, consume_directly
 from rocketmq_integration.client.config import (
     DEFAULT_INSTANCE_NAME,
@@ -40,6 +42,7 @@ from rocketmq_integration.client.config import (
     unique_instance_name,
 )
 from rocketmq_integration.client.consume_service import ConcurrentConsumeService, Listener, ListenerAdapter
+from rocketmq_integration.client.consumer_tasks import expire_loop, lock_loop, persist_loop, rebalance_loop
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.offset_store import (
     LocalFileOffsetStore,
@@ -48,10 +51,9 @@ from rocketmq_integration.client.offset_store import (
 )
 from rocketmq_integration.client.orderly import OrderlyConsumeService
 from rocketmq_integration.client.process_queue import ProcessQueue
-from rocketmq_integration.client.pull import build_pull_ext_fields, process_pull_response
+from rocketmq_integration.client.pull_loop import PullLoops
 from rocketmq_integration.client.queue_locks import QueueLocker
 from rocketmq_integration.client.rebalance import AllocateStrategy, Rebalancer, allocate_averagely
-from rocketmq_integration.client.results import PullStatus
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.sending import now_ms
 from rocketmq_integration.client.validation import ServiceState, check_group, check_topic, retry_topic
@@ -99,7 +101,7 @@ class PushConsumer:
         self._locker: QueueLocker | None = None
         self._adapter: ListenerAdapter | None = None
         self._rebalancer: Rebalancer | None = None
-        self._pull_tasks: dict[MessageQueue, asyncio.Task[None]] = {}
+        self._pullers: PullLoops | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._rebalance_event: asyncio.Event | None = None
         self._stopping: asyncio.Event | None = None
@@ -189,6 +191,26 @@ class PushConsumer:
         assert self._listener is not None
         return await consume_directly(self._listener, msg, self._listener_kind is ListenerKind.ORDERLY)
 
+    async def send_back(self, msg: MessageExt, delay_level: int = 0) -> None:
+        """Return ``msg`` to the broker for a later retry (Java ``sendMessageBack(msg, delayLevel)``).
+
+        CONSUMER_SEND_MSG_BACK goes to the broker that stored ``msg`` (its store host): the broker
+        copies it into ``%RETRY%<group>`` with ``delay_level`` (0 = ``3 + reconsumeTimes``, -1 =
+        straight to ``%DLQ%<group>``). When that request fails, a copy is sent to the retry topic
+        through the client's inner producer with the default back-off (see ``send_back``).
+
+        Raises:
+            MQClientError: the consumer is not started (or already shut down), or both paths failed.
+        """
+        sender = self._sender
+        if self._client is None or sender is None:
+            raise MQClientError(f"consumer {self.group} is not started")
+        cfg = self.config
+        if not await sender.send_back_to_store_host(
+            msg, delay_level, cfg.effective_max_reconsume_times, cfg.send_back_timeout
+        ):
+            raise MQClientError(f"send back of {msg.msg_id} failed on both paths")
+
     # --------------------------------------------------------- ConsumerMember protocol
 
     def consumer_data(self) -> ConsumerData:
@@ -257,6 +279,10 @@ class PushConsumer:
         )
         self._rebalance_event = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._pullers = PullLoops(
+            client, self.config, self.client_config, self._store, self._service, self._subscriptions,
+            self._stopping, limit_span=self._locker is None, log=self._log,
+        )  # fmt: skip
         self.state = ServiceState.RUNNING
         self._start_ms = now_ms()
         for topic in list(self._subscriptions):
@@ -264,15 +290,26 @@ class PushConsumer:
                 await client.update_route(topic)
         await client.send_heartbeat_to_all_brokers()
         self._rebalance_event.set()
-        self._tasks = [
-            asyncio.create_task(self._rebalance_loop(), name=f"rmq-rebalance-{self.group}"),
-            asyncio.create_task(self._persist_loop(), name=f"rmq-persist-{self.group}"),
-        ]
-        if orderly and clustering:
-            self._tasks.append(asyncio.create_task(self._lock_loop(), name=f"rmq-lock-{self.group}"))
-        if not orderly:
-            self._tasks.append(asyncio.create_task(self._expire_loop(), name=f"rmq-expire-{self.group}"))
+        self._start_upkeep(orderly, clustering)
         self._log.info("consumer started", client_id=client.client_id, topics=list(self._subscriptions))
+
+    def _start_upkeep(self, orderly: bool, clustering: bool) -> None:
+        """Start the periodic tasks (see ``consumer_tasks``); ``shutdown`` cancels them."""
+        assert self._rebalancer and self._store and self._rebalance_event and self._stopping
+        rebalancer, cfg, plog = self._rebalancer, self.config, self._log
+        upkeep: list[tuple[str, Coroutine[Any, Any, None]]] = [
+            ("rebalance", rebalance_loop(
+                rebalancer, self._subscriptions, self._rebalance_event, self._stopping, cfg.rebalance_interval, plog
+            )),
+            ("persist", persist_loop(
+                self._store, rebalancer, self.client_config.persist_consumer_offset_interval, plog
+            )),
+        ]  # fmt: skip
+        if orderly and clustering and self._locker is not None:
+            upkeep.append(("lock", lock_loop(self._locker, rebalancer, cfg.lock_renew_interval, plog)))
+        if not orderly:
+            upkeep.append(("expire", expire_loop(self._service, rebalancer, cfg.consume_timeout, plog)))
+        self._tasks = [asyncio.create_task(coro, name=f"rmq-{kind}-{self.group}") for kind, coro in upkeep]
 
     async def shutdown(self) -> None:
         """Stop pulling, finish in-flight listener calls, commit offsets, unregister. Idempotent."""
@@ -282,8 +319,7 @@ class PushConsumer:
         self.state = ServiceState.SHUTDOWN_ALREADY
         assert self._client and self._store and self._service and self._rebalancer and self._stopping
         self._stopping.set()
-        await self._stop_tasks([*self._tasks, *self._pull_tasks.values()])
-        self._pull_tasks.clear()
+        await self._stop_tasks([*self._tasks, *(self._pullers.detach_all() if self._pullers else [])])
         for pq in self._rebalancer.table.values() if self._locker is not None else ():
             pq.drop()  # orderly: no new call may start; wait_idle waits for the running ones
         await self._service.wait_idle(self.config.shutdown_timeout)
@@ -324,72 +360,15 @@ class PushConsumer:
 
     # ----------------------------------------------------------------------- background
 
-    async def _sleep(self, seconds: float) -> None:
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):  # not wait_for: in 3.11 it can swallow a cancel
-                await self._stopping.wait()
-
-    async def _rebalance_loop(self) -> None:
-        assert self._rebalance_event is not None and self._rebalancer is not None and self._stopping
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.rebalance_interval):
-                    await self._rebalance_event.wait()
-            self._rebalance_event.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                await self._rebalancer.rebalance(list(self._subscriptions))
-            except Exception:  # keep the loop alive
-                self._log.exception("rebalance round failed")
-
-    async def _persist_loop(self) -> None:
-        assert self._store is not None and self._rebalancer is not None
-        while True:
-            await asyncio.sleep(self.client_config.persist_consumer_offset_interval)
-            try:
-                await self._store.persist_all(list(self._rebalancer.table))
-            except Exception:
-                self._log.exception("offset persist failed")
-
-    async def _lock_loop(self) -> None:
-        assert self._locker is not None and self._rebalancer is not None
-        while True:
-            await asyncio.sleep(self.config.lock_renew_interval)
-            try:
-                await self._locker.lock_all(self._rebalancer.table)
-            except Exception:
-                self._log.exception("lock renewal round failed")
-
-    async def _expire_loop(self) -> None:
-        """Consume-timeout sweep, every quarter of the timeout (at most once a minute)."""
-        assert self._rebalancer is not None
-        period = min(60.0, self.config.consume_timeout * 60 / 4)
-        while True:
-            await asyncio.sleep(period)
-            service = self._service
-            if not isinstance(service, ConcurrentConsumeService):
-                return
-            for mq, pq in list(self._rebalancer.table.items()):
-                try:
-                    await service.clean_expired(mq, pq)
-                except Exception:
-                    self._log.exception("consume timeout sweep failed", mq=str(mq))
-
     def _on_queue_added(self, mq: MessageQueue, pq: ProcessQueue, offset: int) -> None:
+        assert self._pullers is not None
         if self._locker is not None:  # the rebalancer only adds a queue whose lock was granted
             pq.locked, pq.last_lock_timestamp = True, time.monotonic()
-        task = asyncio.create_task(self._pull_loop(mq, pq, offset), name=f"rmq-pull-{mq.topic}-{mq.queue_id}")
-        self._pull_tasks[mq] = task
+        self._pullers.start(mq, pq, offset)
 
     async def _on_queue_removed(self, mq: MessageQueue, pq: ProcessQueue) -> None:
-        assert self._store is not None
-        task = self._pull_tasks.pop(mq, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        assert self._store is not None and self._pullers is not None
+        await self._pullers.stop(mq)
         settled = True
         if isinstance(self._service, OrderlyConsumeService):
             settled = await self._service.stop_queue(mq, self.config.shutdown_timeout)
@@ -400,58 +379,3 @@ class PushConsumer:
         self._store.remove(mq)
         if self._locker is not None and settled and self.config.message_model is MessageModel.CLUSTERING:
             await self._locker.unlock([mq])
-
-    async def _pull_loop(self, mq: MessageQueue, pq: ProcessQueue, offset: int) -> None:
-        assert self._client and self._store and self._service
-        client, store, service, cfg = self._client, self._store, self._service, self.config
-        clustering = cfg.message_model is MessageModel.CLUSTERING
-        broker_id = MASTER_ID
-        plog = self._log.bind(topic=mq.topic, queue_id=mq.queue_id, broker=mq.broker_name)
-        while not pq.dropped and self.state is ServiceState.RUNNING:
-            max_bytes = cfg.pull_threshold_size_for_queue_mib * 1024 * 1024
-            if (
-                pq.cached_count > cfg.pull_threshold_for_queue
-                or pq.cached_bytes > max_bytes
-                or (self._locker is None and pq.max_span > cfg.consume_concurrently_max_span)
-            ):
-                await pq.wait_for_space(1.0)
-                continue
-            sub = self._subscriptions.get(mq.topic)
-            addr = client.broker_addr(mq.broker_name, broker_id)
-            if sub is None or addr is None:
-                await self._sleep(self.client_config.pull_time_delay_when_exception)
-                continue
-            commit = store.read_memory(mq) if clustering and broker_id == MASTER_ID else 0
-            ext = build_pull_ext_fields(
-                group=self.group, mq=mq, offset=offset, max_nums=cfg.pull_batch_size, commit_offset=commit,
-                suspend_timeout_ms=int(cfg.broker_suspend_max_time * 1000), sub_version=sub.sub_version,
-                expression=sub.sub_string,
-            )  # fmt: skip
-            try:
-                resp = await client.api.invoke(
-                    addr, client.api.request(RequestCode.PULL_MESSAGE, ext), cfg.consumer_timeout_when_suspend
-                )
-                result = process_pull_response(resp, sub, addr)
-            except (ClientError, MessageDecodeError) as exc:
-                plog.warning("pull failed", error=str(exc))
-                await self._sleep(self.client_config.pull_time_delay_when_exception)
-                continue
-            if pq.dropped:
-                return
-            pq.last_pull_timestamp = time.monotonic()
-            broker_id = result.suggest_which_broker_id
-            if result.status is PullStatus.OFFSET_ILLEGAL:
-                plog.warning(
-                    "pull offset illegal, moving", offset=offset, next_offset=result.next_begin_offset
-                )
-                offset = result.next_begin_offset
-                store.update(mq, offset, increase_only=False)
-                with contextlib.suppress(ClientError):
-                    await store.persist(mq)
-                continue
-            offset = result.next_begin_offset
-            if result.messages:
-                pq.put(result.messages)
-                service.submit(mq, pq, result.messages)
-            elif pq.cached_count == 0:
-                store.update(mq, offset, increase_only=True)

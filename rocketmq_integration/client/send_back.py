@@ -69,10 +69,32 @@ class SendBack:
     ) -> bool:
         """CONSUMER_SEND_MSG_BACK, else a direct send; ``False`` if both failed (retry locally)."""
         addr = self.client.broker_addr(mq.broker_name)
+        return await self._send_back(addr, mq.broker_name, msg, 0, max_reconsume_times, timeout)
+
+    async def send_back_to_store_host(
+        self, msg: MessageExt, delay_level: int, max_reconsume_times: int, timeout: float
+    ) -> bool:
+        """:meth:`send_back` when the queue is unknown: to the broker that stored ``msg`` (its store
+        host), as Java ``sendMessageBack(msg, delayLevel, null)`` does, with an explicit
+        ``delay_level`` (0 = the broker's back-off, -1 = dead-letter queue). Only
+        CONSUMER_SEND_MSG_BACK honours the level; the direct-send fallback uses the retry back-off."""
+        host, port = msg.store_host
+        return await self._send_back(f"{host}:{port}", None, msg, delay_level, max_reconsume_times, timeout)
+
+    async def _send_back(
+        self,
+        addr: str | None,
+        broker_name: str | None,
+        msg: MessageExt,
+        delay_level: int,
+        max_reconsume_times: int,
+        timeout: float,
+    ) -> bool:
         if addr is not None:
             header = ConsumerSendMsgBackRequestHeader(
-                offset=msg.commit_log_offset, group=self.group, delay_level=0, origin_msg_id=msg.msg_id,
-                origin_topic=msg.topic, max_reconsume_times=max_reconsume_times, bname=mq.broker_name,
+                offset=msg.commit_log_offset, group=self.group, delay_level=delay_level,
+                origin_msg_id=msg.msg_id, origin_topic=msg.topic, max_reconsume_times=max_reconsume_times,
+                bname=broker_name,
             )  # fmt: skip
             try:
                 await self.client.api.send_back(addr, header, timeout)

@@ -36,7 +36,6 @@ from typing import Any
 
 from broker_core.message.model import MessageExt
 from broker_core.message.properties import MessageConst
-from broker_core.remoting.headers.client import ConsumerSendMsgBackRequestHeader
 from rocketmq_integration.client.config import (
     ClientConfig,
     ConsumeFromWhere,
@@ -471,19 +470,12 @@ class ListenerContainer:
         return ConsumeResult.SUCCESS
 
     async def _send_back(self, m: MessageExt, delay_level: int) -> bool:
-        """CONSUMER_SEND_MSG_BACK with an explicit level (-1 = DLQ), to the broker that stored ``m``."""
+        """Send-back with an explicit level (-1 = DLQ) through the consumer's public send-back path."""
         consumer = self._consumer
-        client = getattr(consumer, "_client", None)
-        if consumer is None or client is None:
+        if consumer is None:
             return False
-        host, port = m.store_host
-        header = ConsumerSendMsgBackRequestHeader(
-            offset=m.commit_log_offset, group=self.spec.consumer_group, delay_level=delay_level,
-            origin_msg_id=m.msg_id, origin_topic=m.topic,
-            max_reconsume_times=self.consumer_config.effective_max_reconsume_times,
-        )  # fmt: skip
         try:
-            await client.api.send_back(f"{host}:{port}", header, self.consumer_config.send_back_timeout)
+            await consumer.send_back(m, delay_level)
             return True
         except ClientError as exc:
             self._log.warning("send back failed; falling back to the default retry", error=str(exc))
