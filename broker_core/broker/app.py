@@ -102,7 +102,7 @@ class BrokerApp:
         ClientProcessor(self.ctx).register(self.dispatcher)
         OffsetProcessor(self.ctx).register(self.dispatcher)
         QueryProcessor(self.ctx).register(self.dispatcher)
-        AdminProcessor(self.ctx).register(self.dispatcher)
+        AdminProcessor(self.ctx, self._runtime_extra).register(self.dispatcher)
         self.dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, SendBackProcessor(self.ctx))
         ConsumerAdminProcessor(self.ctx, self.schedule).register(self.dispatcher)
         ReplyProcessor(self.ctx).register(self.dispatcher)
@@ -120,6 +120,13 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
+
+    def _runtime_extra(self) -> dict[str, str]:
+        """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
+        return {
+            f"scheduleMessageOffset_{level}": f"{done},{top}"
+            for level, (done, top) in self.schedule.progress().items()
+        }
 
     def _rerun_pull(self, request: Any, channel: Channel) -> Any:
         return self.pull.rerun(request, channel)

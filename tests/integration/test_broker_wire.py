@@ -247,3 +247,19 @@ def test_bad_requests_get_clear_error_responses(cluster: Cluster, client: Blocki
     assert resp.code == ResponseCode.TOPIC_NOT_EXIST
     # still serving
     assert send(client, addr, TOPIC + "Y", b"ok", {}).code == ResponseCode.SUCCESS
+
+
+def test_runtime_info_reports_store_and_schedule_progress(
+    cluster: Cluster, client: BlockingRemotingClient
+) -> None:
+    resp = client.invoke(
+        cluster.broker_addr, RemotingCommand.request(RequestCode.GET_BROKER_RUNTIME_INFO), 5.0
+    )
+    assert resp.code == ResponseCode.SUCCESS
+    import json
+
+    table = json.loads(resp.body or b"{}")["table"]
+    assert table["brokerVersion"] == "409"
+    assert int(table["commitLogMaxOffset"]) >= 0
+    assert table["scheduleMessageOffset_3"] == "0,0"
+    assert len([k for k in table if k.startswith("scheduleMessageOffset_")]) == 18

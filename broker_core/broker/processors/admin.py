@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import structlog
 
@@ -23,8 +24,11 @@ log = structlog.get_logger(__name__)
 
 
 class AdminProcessor:
-    def __init__(self, ctx: BrokerContext) -> None:
+    """Admin codes; ``runtime_extra`` adds service figures to GET_BROKER_RUNTIME_INFO."""
+
+    def __init__(self, ctx: BrokerContext, runtime_extra: Callable[[], dict[str, str]] | None = None) -> None:
         self.ctx = ctx
+        self.runtime_extra = runtime_extra
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(RequestCode.UPDATE_AND_CREATE_TOPIC, self.create_topic)
@@ -108,4 +112,6 @@ class AdminProcessor:
             "commitLogMinOffset": str(store.min_phy_offset),
             "dispatchBehindBytes": str(store.dispatch_behind_bytes()),
         }
+        if self.runtime_extra is not None:
+            table.update(self.runtime_extra())
         return request.make_response(body=json.dumps({"table": table}).encode("utf-8"))
