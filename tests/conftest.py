@@ -62,10 +62,10 @@ def cluster(namesrv: ServerProcess, broker: ServerProcess) -> Cluster:
 
 @pytest.fixture
 def cpp(tmp_path: Path) -> Iterator[CppRunner]:
-    """Skips when PyPI ``rocketmq`` is not installed; fails when it is but its library does not
-    load (an environment bug the dev install must not hide)."""
+    """Fails when PyPI ``rocketmq`` (a dev dependency) is missing or its library does not load: an
+    environment bug the dev install must not hide behind a skip."""
     if importlib.util.find_spec("rocketmq") is None:
-        pytest.skip("PyPI rocketmq (the C++ client wrapper) is not installed")
+        pytest.fail("PyPI rocketmq (the C++ client wrapper) is not installed: run `make venv`")
     reason = cpp_client_status()
     if reason is not None:
         pytest.fail(reason)

@@ -21,6 +21,7 @@ Blocking syncs run in worker threads; the loop never waits on the disk.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -65,7 +66,7 @@ class CommitLogFlusher(Protocol):
         """How long the commit-log sync in progress has been running (0 when none)."""
 
 
-class _Periodic:
+class _Periodic(abc.ABC):
     """A task that runs ``tick`` every ``interval_ms`` until stopped, then ``final``."""
 
     def __init__(self, interval_ms: int, name: str) -> None:
@@ -89,11 +90,13 @@ class _Periodic:
             except OSError:
                 log.exception("flush failed", service=self._name)
 
+    @abc.abstractmethod
     async def tick(self) -> None:
-        raise NotImplementedError
+        """One periodic flush decision (subclasses: commit log, consume queues)."""
 
+    @abc.abstractmethod
     async def final(self) -> None:
-        raise NotImplementedError
+        """The flush of everything at shutdown."""
 
     async def shutdown(self) -> None:
         self._stop.set()

@@ -37,7 +37,7 @@ def apache_store_dir() -> Path:
     root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
     path = root / "apache-4.9.8" / "store"
     if not path.is_dir():
-        pytest.skip(f"Apache fixtures not found at {path}")
+        pytest.fail(f"Apache fixtures not found at {path}")
     return path
 
 

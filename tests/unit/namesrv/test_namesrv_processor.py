@@ -43,7 +43,7 @@ def _wire(name: str) -> RemotingCommand:
     base = root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
     path = base / "wire" / name
     if not path.is_file():
-        pytest.skip(f"Apache wire fixture not found: {path}")
+        pytest.fail(f"Apache wire fixture not found: {path}")
     (cmd,) = FrameDecoder().feed(path.read_bytes())
     return cmd
 

@@ -32,7 +32,7 @@ def _wire_dir() -> Path:
 def _frame(name: str) -> RemotingCommand:
     path = _wire_dir() / name
     if not path.is_file():
-        pytest.skip(f"Apache wire fixture not found: {path}")
+        pytest.fail(f"Apache wire fixture not found: {path}")
     (cmd,) = FrameDecoder().feed(path.read_bytes())
     return cmd
 

@@ -84,7 +84,7 @@ def test_wrapper_round_trip_and_pretty_output() -> None:
 def test_wrapper_reads_apache_topics_json() -> None:
     path = _apache_dir() / "store" / "data" / "config" / "topics.json"
     if not path.is_file():
-        pytest.skip(f"Apache fixtures not found at {path}")
+        pytest.fail(f"Apache fixtures not found at {path}")
     wrapper = TopicConfigSerializeWrapper.from_json(path.read_bytes())
     assert wrapper.topic_config_table["FxStoreTopicA"].write_queue_nums == 4
     assert wrapper.topic_config_table["FxStoreTopicB"].read_queue_nums == 2

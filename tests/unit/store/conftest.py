@@ -25,7 +25,7 @@ def apache_store_dir() -> Path:
     """``apache-4.9.8/store`` (read-only; skips when the fixtures are absent)."""
     path = fixtures_root() / "apache-4.9.8" / "store"
     if not path.is_dir():
-        pytest.skip(f"Apache fixtures not found at {path}")
+        pytest.fail(f"Apache fixtures not found at {path}")
     return path
 
 
