@@ -143,6 +143,14 @@ class MessageStore:
         self.dispatchers.append(dispatcher)
 
     # ---- write --------------------------------------------------------------------------------
+    def is_os_page_cache_busy(self) -> bool:
+        """The commit-log sync in progress has run longer than ``osPageCacheBusyTimeOutMills``.
+
+        The broker rejects sends with SYSTEM_BUSY while this holds (Apache's ``rejectRequest``),
+        so producers back off or retry elsewhere instead of piling up behind a stalled disk.
+        """
+        return self.flusher.stalled_ms() > self._busy_ms
+
     async def put_message(self, msg: BrokerMessage, *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append one message; with SYNC_FLUSH and ``wait_store_msg_ok`` wait for its group commit."""
         if not self._running or self.cleaner.disk_full:

@@ -83,6 +83,10 @@ class SendProcessor:
     def __call__(
         self, request: RemotingCommand, channel: Channel
     ) -> RemotingCommand | Awaitable[RemotingCommand]:
+        if self.ctx.store.is_os_page_cache_busy():
+            return request.make_response(
+                ResponseCode.SYSTEM_BUSY, "[REJECTREQUEST]system busy, start flow control for a while"
+            )
         try:
             header = SendMessageRequestHeader.from_request(request.code, request.ext_fields)
         except HeaderError as exc:

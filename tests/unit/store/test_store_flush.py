@@ -128,10 +128,12 @@ async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     try:
         first = asyncio.create_task(store.put_message(msg()))
         await asyncio.sleep(0.2)  # the group commit for `first` has been running > 100 ms
+        assert store.is_os_page_cache_busy()  # the broker answers SYSTEM_BUSY [REJECTREQUEST] now
         busy = await store.put_message(msg())
         assert busy.status is PutStatus.OS_PAGECACHE_BUSY and busy.append_result is None
         assert (await first).status is PutStatus.PUT_OK
         stall["seconds"] = 0.0
+        assert not store.is_os_page_cache_busy()
         assert (await store.put_message(msg())).status is PutStatus.PUT_OK
     finally:
         await store.shutdown()
