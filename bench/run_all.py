@@ -393,7 +393,7 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
     ("consume throughput and end-to-end latency, ours vs C++", ["consume_client.py"]),
     ("filtered consumption (10 % match) and transactional send", ["filter_tx.py"]),
     ("timer messages: throughput and delivery error", ["timer_bench.py"]),
-    ("template / listener overhead vs the raw client", ["template_bench.py"]),
+    ("template / listener overhead vs the raw client (median of 3)", ["template_bench.py", "--runs", "3"]),
 ]
 
 

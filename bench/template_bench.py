@@ -261,6 +261,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["sync", "async", "asend", "consume"], action="append")
     ap.add_argument("--bare-raw", action="store_true", help="raw consume listener does not decode bodies")
     args = ap.parse_args()
+    from rocketmq_integration.logging import configure_logging
+
+    configure_logging("WARNING")  # per-queue info lines would drown the table
     global DECODE_RAW
     DECODE_RAW = not args.bare_raw
     results: dict[str, list[tuple[float, float]]] = {"sync": [], "async": [], "asend": [], "consume": []}

@@ -16,8 +16,10 @@ The container turns raw message batches into handler calls:
    warning; :class:`SendToDeadLetter` sends the message back with level -1 (straight to
    ``%DLQ%<group>``); :class:`ReconsumeLater` with a level (or ``delay_level_when_next_consume``)
    sends it back with that level; anything else is RECONSUME_LATER for the client's default
-   send-back. ORDERLY listeners instead suspend the queue for ``suspend_current_queue_time`` and
-   retry the same message in place (order is kept), except for SendToDeadLetter.
+   send-back. ORDERLY listeners instead suspend the queue for ``suspend_current_queue_time`` (or
+   the ``duration`` of a :class:`SuspendQueue`, handed to the client as
+   :class:`~rocketmq_integration.client.results.SuspendCurrentQueue`) and retry the same message
+   in place (order is kept), except for SendToDeadLetter.
 
 :meth:`ListenerContainer.stop` stops pulling, lets in-flight and already-fetched messages finish
 (up to ``await_termination_when_shutdown``), commits offsets synchronously and unregisters — so a
@@ -46,14 +48,19 @@ from rocketmq_integration.client.config import MessageModel as ClientMessageMode
 from rocketmq_integration.client.consumer import PushConsumer
 from rocketmq_integration.client.producer import Producer
 from rocketmq_integration.client.request_reply import reply
-from rocketmq_integration.client.results import ConsumeResult
+from rocketmq_integration.client.results import ConsumeResult, ListenerResult, SuspendCurrentQueue
 from rocketmq_integration.client.sync import EventLoopThread
 from rocketmq_integration.converters import CONTENT_TYPE_PROPERTY, MessageConverter, get_converter
 from rocketmq_integration.errors import ClientError, ConversionError, ListenerConfigError, MQClientError
 from rocketmq_integration.idempotency import IdempotencyStore
 from rocketmq_integration.listeners.decorators import ConsumeMode, Handler, ListenerSpec, MessageContext
 from rocketmq_integration.listeners.middleware import Middleware, MiddlewareChain
-from rocketmq_integration.listeners.outcomes import DiscardMessage, ReconsumeLater, SendToDeadLetter
+from rocketmq_integration.listeners.outcomes import (
+    DiscardMessage,
+    ReconsumeLater,
+    SendToDeadLetter,
+    SuspendQueue,
+)
 from rocketmq_integration.logging import bound_context, get_logger
 
 __all__ = ["ContainerStats", "ListenerContainer"]
@@ -245,7 +252,7 @@ class ListenerContainer:
 
     # ------------------------------------------------------------------ consuming
 
-    async def _on_messages(self, msgs: list[MessageExt]) -> ConsumeResult:
+    async def _on_messages(self, msgs: list[MessageExt]) -> ListenerResult:
         n = len(msgs)
         self._count(received=n, in_flight=n)
         try:
@@ -294,16 +301,22 @@ class ListenerContainer:
             fresh.append(m)
         return fresh, claimed
 
+    def _contexts(self, handler: Handler, msgs: list[MessageExt]) -> list[MessageContext]:
+        """Message contexts, built only when the handler or a middleware will look at them."""
+        if not handler.wants_context and not self.middleware.middlewares:
+            return []
+        return [_context(m, self.spec.consumer_group) for m in msgs]
+
     def _run_sync(
-        self, msgs: list[MessageExt]
+        self, msgs: list[MessageExt], bind: dict[str, Any]
     ) -> tuple[list[MessageExt], list[str], BaseException | None, Any]:
         """The whole pipeline of a sync handler, in a pool thread (keeps the client loop free)."""
-        with bound_context(**self._bind(msgs)):
+        with bound_context(**bind):
             fresh, claimed = self._claim(msgs)
             if not fresh:
                 return fresh, claimed, None, None
-            contexts = [_context(m, self.spec.consumer_group) for m in fresh]
             handler = self._handler_for(fresh[0])
+            contexts = self._contexts(handler, fresh)
             try:
                 payloads = [self._convert(m, handler.payload_type) for m in fresh]
                 return fresh, claimed, None, self._call_sync(handler, payloads, contexts)
@@ -316,8 +329,8 @@ class ListenerContainer:
         fresh, claimed = self._claim(msgs)
         if not fresh:
             return fresh, claimed, None, None
-        contexts = [_context(m, self.spec.consumer_group) for m in fresh]
         handler = self._handler_for(fresh[0])
+        contexts = self._contexts(handler, fresh)
         try:
             payloads = [self._convert(m, handler.payload_type) for m in fresh]
             return fresh, claimed, None, await self._call_async(handler, payloads, contexts)
@@ -327,14 +340,14 @@ class ListenerContainer:
         except Exception as exc:
             return fresh, claimed, exc, None
 
-    async def _process(self, msgs: list[MessageExt]) -> ConsumeResult:
+    async def _process(self, msgs: list[MessageExt]) -> ListenerResult:
         bind = self._bind(msgs)
         if self._pool is None:
             with bound_context(**bind):
                 fresh, claimed, error, answer = await self._run_async(msgs)
         else:
             loop = asyncio.get_running_loop()
-            fresh, claimed, error, answer = await loop.run_in_executor(self._pool, self._run_sync, msgs)
+            fresh, claimed, error, answer = await loop.run_in_executor(self._pool, self._run_sync, msgs, bind)
         if not fresh:
             return ConsumeResult.SUCCESS
         if error is None and answer is None and not claimed:
@@ -426,7 +439,7 @@ class ListenerContainer:
 
     async def _settle(
         self, msgs: list[MessageExt], claimed: list[str], error: BaseException | None
-    ) -> ConsumeResult:
+    ) -> ListenerResult:
         n = len(msgs)
         if error is None or isinstance(error, DiscardMessage):
             if self.idempotency_store is not None:
@@ -460,7 +473,10 @@ class ListenerContainer:
                 reconsume_times=msgs[0].reconsume_times, exc_info=error,
             )  # fmt: skip
         if self.orderly and level != -1:
-            # order matters: retry the same message in place after suspend_current_queue_time
+            # order matters: retry the same message in place after the pause
+            if isinstance(error, SuspendQueue) and error.duration is not None:
+                self._log.info("listener suspended the queue", duration=error.duration)
+                return SuspendCurrentQueue(error.duration)
             return ConsumeResult.SUSPEND_CURRENT_QUEUE_A_MOMENT
         if level == 0:
             return ConsumeResult.RECONSUME_LATER  # the client's send-back, broker-chosen back-off
