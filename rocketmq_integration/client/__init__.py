@@ -38,7 +38,15 @@ from rocketmq_integration.client.pop_consumer import PopConsumer, PoppedMessage
 from rocketmq_integration.client.producer import Producer
 from rocketmq_integration.client.pull_consumer import PullConsumer
 from rocketmq_integration.client.request_reply import RequestTimeoutError, reply, request
-from rocketmq_integration.client.results import ConsumeResult, PullResult, PullStatus, SendResult, SendStatus
+from rocketmq_integration.client.results import (
+    ConsumeResult,
+    ListenerResult,
+    PullResult,
+    PullStatus,
+    SendResult,
+    SendStatus,
+    SuspendCurrentQueue,
+)
 from rocketmq_integration.client.sync import EventLoopThread, SyncProducer, SyncPushConsumer
 from rocketmq_integration.client.timer import deliver_after, deliver_at
 from rocketmq_integration.client.transaction import (
@@ -61,6 +69,7 @@ __all__ = [
     "EventLoopThread",
     "Listener",
     "ListenerKind",
+    "ListenerResult",
     "LitePullConsumer",
     "LocalTransactionState",
     "Message",
@@ -78,6 +87,7 @@ __all__ = [
     "RequestTimeoutError",
     "SendResult",
     "SendStatus",
+    "SuspendCurrentQueue",
     "SyncProducer",
     "SyncPushConsumer",
     "TransactionListener",

@@ -33,7 +33,7 @@ from broker_core.message.properties import MessageConst
 from rocketmq_integration.client.config import ConsumerConfig, ListenerKind, MessageModel
 from rocketmq_integration.client.offset_store import OffsetStore
 from rocketmq_integration.client.process_queue import ProcessQueue
-from rocketmq_integration.client.results import ConsumeResult
+from rocketmq_integration.client.results import ConsumeResult, ListenerResult, as_consume_result
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.validation import retry_topic
 from rocketmq_integration.logging import bound_context, get_logger
@@ -42,7 +42,7 @@ __all__ = ["ConcurrentConsumeService", "Listener", "ListenerAdapter"]
 
 log = get_logger(__name__)
 
-Listener: TypeAlias = Callable[[list[MessageExt]], "Awaitable[ConsumeResult] | ConsumeResult"]
+Listener: TypeAlias = Callable[[list[MessageExt]], "Awaitable[ListenerResult] | ListenerResult"]
 
 
 class ListenerAdapter:
@@ -62,6 +62,11 @@ class ListenerAdapter:
         )
 
     async def call(self, msgs: list[MessageExt]) -> ConsumeResult:
+        """Run the listener; its verdict as a :class:`ConsumeResult`."""
+        return as_consume_result(await self.call_detailed(msgs))
+
+    async def call_detailed(self, msgs: list[MessageExt]) -> ListenerResult:
+        """Run the listener; a :class:`SuspendCurrentQueue` it returned is passed through."""
         async with self._sem:
             try:
                 if self._pool is None:
@@ -76,7 +81,7 @@ class ListenerAdapter:
                     "listener raised; messages will be consumed again", msg_ids=[m.msg_id for m in msgs]
                 )
                 return ConsumeResult.RECONSUME_LATER
-        if not isinstance(result, ConsumeResult):
+        if not isinstance(result, ListenerResult):
             log.warning(
                 "listener returned no ConsumeResult; treating as RECONSUME_LATER", result=repr(result)
             )

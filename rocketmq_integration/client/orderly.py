@@ -9,8 +9,10 @@ queue runs until the call is settled, so two batches of one queue never overlap.
 
 Settling: SUCCESS removes the batch and moves the commit offset. A failure (SUSPEND_CURRENT_QUEUE_A_MOMENT,
 RECONSUME_LATER, an exception) keeps the batch cached, increments each message's reconsume count
-and suspends the queue for ``suspend_current_queue_time`` before consuming the same messages again
-(local retry). A message that already used ``max_reconsume_times`` is sent to ``%RETRY%<group>``
+and suspends the queue for ``suspend_current_queue_time`` — or for the ``duration`` of a
+:class:`~rocketmq_integration.client.results.SuspendCurrentQueue` the listener returned (Java's
+``ConsumeOrderlyContext.setSuspendCurrentQueueTimeMillis``) — before consuming the same messages
+again (local retry). A message that already used ``max_reconsume_times`` is sent to ``%RETRY%<group>``
 with that count (the broker moves it to ``%DLQ%<group>``) and released, so a poison message cannot
 block its queue for ever.
 
@@ -32,7 +34,7 @@ from rocketmq_integration.client.config import ConsumerConfig, MessageModel
 from rocketmq_integration.client.consume_service import ListenerAdapter
 from rocketmq_integration.client.offset_store import OffsetStore
 from rocketmq_integration.client.process_queue import ProcessQueue
-from rocketmq_integration.client.results import ConsumeResult
+from rocketmq_integration.client.results import ConsumeResult, SuspendCurrentQueue, as_consume_result
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.validation import retry_topic
 from rocketmq_integration.logging import bound_context, get_logger
@@ -123,10 +125,15 @@ class OrderlyConsumeService:
                     if original and m.topic == self._retry_topic:
                         m.topic = original
                 with bound_context(group=self.config.group, topic=mq.topic, queue_id=mq.queue_id):
-                    result = await self.listener.call(batch)
-                suspend = await self._settle(mq, pq, batch, result)
+                    result = await self.listener.call_detailed(batch)
+                suspend = await self._settle(mq, pq, batch, as_consume_result(result))
             if suspend:
-                await asyncio.sleep(self.config.suspend_current_queue_time)
+                pause = (
+                    result.duration
+                    if isinstance(result, SuspendCurrentQueue)
+                    else self.config.suspend_current_queue_time
+                )
+                await asyncio.sleep(pause)
 
     async def _settle(
         self, mq: MessageQueue, pq: ProcessQueue, batch: list[MessageExt], result: ConsumeResult

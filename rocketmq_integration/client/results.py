@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.remoting.codes import ResponseCode
 
-__all__ = ["ConsumeResult", "PullResult", "PullStatus", "SendResult", "SendStatus"]
+__all__ = [
+    "ConsumeResult",
+    "ListenerResult",
+    "PullResult",
+    "PullStatus",
+    "SendResult",
+    "SendStatus",
+    "SuspendCurrentQueue",
+    "as_consume_result",
+]
 
 
 class SendStatus(enum.Enum):
@@ -55,12 +65,44 @@ class ConsumeResult(enum.Enum):
     """A listener's verdict for a batch.
 
     Orderly listeners return SUCCESS or SUSPEND_CURRENT_QUEUE_A_MOMENT (RECONSUME_LATER means the
-    same there); concurrent listeners treat SUSPEND_CURRENT_QUEUE_A_MOMENT as RECONSUME_LATER.
+    same there; :class:`SuspendCurrentQueue` also picks the pause); concurrent listeners treat
+    SUSPEND_CURRENT_QUEUE_A_MOMENT as RECONSUME_LATER.
     """
 
     SUCCESS = "CONSUME_SUCCESS"
     RECONSUME_LATER = "RECONSUME_LATER"
     SUSPEND_CURRENT_QUEUE_A_MOMENT = "SUSPEND_CURRENT_QUEUE_A_MOMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendCurrentQueue:
+    """SUSPEND_CURRENT_QUEUE_A_MOMENT with a pause chosen by this call.
+
+    The Java client lets an orderly listener set ``ConsumeOrderlyContext.suspendCurrentQueueTimeMillis``
+    before returning SUSPEND_CURRENT_QUEUE_A_MOMENT; here the listener returns this value instead of
+    the bare enum member, so the listener signature stays ``(msgs) -> result``. The orderly service
+    pauses the queue for ``duration`` seconds (instead of ``ConsumerConfig.suspend_current_queue_time``)
+    and consumes the same messages again. Concurrent listeners treat it as RECONSUME_LATER.
+    """
+
+    duration: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.duration < float("inf"):
+            raise ValueError(
+                f"suspend duration must be a finite number of seconds >= 0, got {self.duration!r}"
+            )
+
+
+#: what a push-consumer listener may return
+ListenerResult: TypeAlias = ConsumeResult | SuspendCurrentQueue
+
+
+def as_consume_result(result: ListenerResult) -> ConsumeResult:
+    """The enum verdict of a listener result (a :class:`SuspendCurrentQueue` is a suspend)."""
+    if isinstance(result, SuspendCurrentQueue):
+        return ConsumeResult.SUSPEND_CURRENT_QUEUE_A_MOMENT
+    return result
 
 
 class PullStatus(enum.Enum):

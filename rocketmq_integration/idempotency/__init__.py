@@ -11,9 +11,11 @@ with ``idempotent="key"`` (first message key) or ``idempotent=True``/``"msg_id"`
    retry run. An in-progress claim expires after ``processing_ttl`` so a crashed worker does not
    block the key forever.
 
-Stores: :class:`InMemoryIdempotencyStore` (one process) and :class:`DbApiIdempotencyStore` (a
-table in any DB-API database, shared by processes; Django's ``connection`` works). Others (Redis)
-plug in through the same three-method protocol.
+Stores: :class:`InMemoryIdempotencyStore` (one process), :class:`DbApiIdempotencyStore` (a table
+in any DB-API database, shared by processes; Django's ``connection`` works) and
+:class:`RedisIdempotencyStore` (atomic ``SET NX PX`` claims; needs the optional ``redis`` extra,
+imported only when the store is built from a URL). Others plug in through the same three-method
+protocol.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import time
 from typing import Protocol, runtime_checkable
 
 from rocketmq_integration.idempotency.dbapi import DbApiIdempotencyStore
+from rocketmq_integration.idempotency.redis_store import RedisIdempotencyStore
 
-__all__ = ["DbApiIdempotencyStore", "IdempotencyStore", "InMemoryIdempotencyStore"]
+__all__ = ["DbApiIdempotencyStore", "IdempotencyStore", "InMemoryIdempotencyStore", "RedisIdempotencyStore"]
 
 
 @runtime_checkable

@@ -7,9 +7,9 @@ delay, drop a poison message or dead-letter it at once (apache/rocketmq-spring#9
   the smallest default level that is at least that long) is sent with CONSUMER_SEND_MSG_BACK,
   ``None`` lets the broker back off (level ``3 + reconsumeTimes``). Counts towards
   ``max_reconsume_times``; past it the broker moves the message to ``%DLQ%<group>``.
-* :class:`SuspendQueue` — orderly listeners: pause the queue for the listener's
-  ``suspend_current_queue_time`` and retry the same message (any failure of an orderly listener
-  does that); in concurrent mode it behaves like ``ReconsumeLater()``.
+* :class:`SuspendQueue` — orderly listeners: pause the queue for ``duration`` seconds (default:
+  the listener's ``suspend_current_queue_time``, which any other failure of an orderly listener
+  uses) and retry the same message; in concurrent mode it behaves like ``ReconsumeLater()``.
 * :class:`DiscardMessage` — acknowledge without processing (logged at warning).
 * :class:`SendToDeadLetter` — skip the remaining retries: straight to ``%DLQ%<group>``.
 
@@ -64,11 +64,17 @@ class ReconsumeLater(ConsumeOutcome):
 
 
 class SuspendQueue(ConsumeOutcome):
-    """Orderly listeners: suspend the queue and retry the message (the pause is the listener's
-    ``suspend_current_queue_time``; ``duration`` is kept for logging)."""
+    """Orderly listeners: suspend the queue and retry the message.
 
-    def __init__(self, duration: float = 1.0) -> None:
-        super().__init__(f"suspend queue for {duration}s")
+    Args:
+        duration: the pause in seconds for this failure; ``None`` uses the listener's
+            ``suspend_current_queue_time``. Concurrent listeners ignore it (``ReconsumeLater()``).
+    """
+
+    def __init__(self, duration: float | None = None) -> None:
+        if duration is not None and not 0 <= duration < float("inf"):
+            raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration!r}")
+        super().__init__("suspend queue" if duration is None else f"suspend queue for {duration}s")
         self.duration = duration
 
 
