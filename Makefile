@@ -28,7 +28,7 @@ BENCH_ARGS ?=
 RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format typecheck pytest bench clean distclean
+.PHONY: help venv sysdeps run test lint format typecheck pytest bench clean distclean
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
@@ -62,7 +62,11 @@ pytest: venv
 	timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
-test: lint pytest
+## system packages the tests need (make, C++ runtime, redis-server), installed only when missing
+sysdeps:
+	bash tools/system-packages.sh
+
+test: sysdeps lint pytest
 
 bench: venv
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

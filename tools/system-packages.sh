@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the test suite needs, only when they are missing:
+#   make          the README's commands
+#   libstdc++6,   librocketmq.so (the official C++ client inside the PyPI `rocketmq` wheel, used by
+#   libgcc-s1     the interop tests) links only these plus libc and a zlib bundled in the wheel
+#   redis-server  the Redis idempotency-store tests start a real server on a free loopback port
+# Run by `make test` (and so by .ci/run). Without root and sudo it prints what to install instead.
+set -euo pipefail
+
+missing=()
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+libs=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p 2>/dev/null || true)
+for pair in libstdc++.so.6:libstdc++6 libgcc_s.so.1:libgcc-s1; do
+    if ! grep -qF "${pair%%:*}" <<<"$libs"; then
+        missing+=("${pair##*:}")
+    fi
+done
+((${#missing[@]})) || exit 0
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo="sudo"
+    else
+        echo "missing system packages: ${missing[*]} -- install them with: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+echo "installing missing system packages: ${missing[*]}" >&2
+$sudo apt-get update
+$sudo apt-get install -y --no-install-recommends "${missing[@]}"
