@@ -3,7 +3,8 @@
 #   make venv    create .venv (python3.11) and `pip install -e '.[dev]'`; re-installs only when
 #                pyproject.toml is newer than the install stamp
 #   make run     embedded NameServer + Broker demo on 127.0.0.1 (Ctrl-C to stop)
-#   make test    ruff check, ruff format --check, mypy, pytest -n auto (fails on any failure)
+#   make test    missing system packages (tools/system-packages.sh), ruff check, ruff format --check,
+#                mypy, pytest -n auto (fails on any failure)
 #   make lint    ruff check, ruff format --check, mypy
 #   make format  ruff format + ruff check --fix
 #   make bench   throughput / latency benchmark (bench/run_all.py), prints a table
