@@ -44,11 +44,7 @@ from rocketmq_integration.client.config import (
 from rocketmq_integration.client.consume_service import ConcurrentConsumeService, Listener, ListenerAdapter
 from rocketmq_integration.client.consumer_tasks import expire_loop, lock_loop, persist_loop, rebalance_loop
 from rocketmq_integration.client.mq_client import MQClientInstance
-from rocketmq_integration.client.offset_store import (
-    LocalFileOffsetStore,
-    OffsetStore,
-    RemoteBrokerOffsetStore,
-)
+from rocketmq_integration.client.offset_store import OffsetStore, open_offset_store
 from rocketmq_integration.client.orderly import OrderlyConsumeService
 from rocketmq_integration.client.process_queue import ProcessQueue
 from rocketmq_integration.client.pull_loop import PullLoops
@@ -252,12 +248,9 @@ class PushConsumer:
             await client.release()
             raise
         self._client = client
-        self._store = (
-            RemoteBrokerOffsetStore(client, self.group)
-            if clustering
-            else LocalFileOffsetStore(self.config.offset_store_dir, client.client_id, self.group)
+        self._store = await open_offset_store(
+            client, self.group, clustering=clustering, local_dir=self.config.offset_store_dir
         )
-        await self._store.load()
         self._adapter = ListenerAdapter(self._listener, self.config.consume_thread_max, self._listener_kind)
         self._sender = SendBack(client, self.client_config, self.group)
         orderly = self._listener_kind is ListenerKind.ORDERLY

@@ -31,11 +31,7 @@ from rocketmq_integration.client.config import (
     unique_instance_name,
 )
 from rocketmq_integration.client.mq_client import MQClientInstance
-from rocketmq_integration.client.offset_store import (
-    LocalFileOffsetStore,
-    OffsetStore,
-    RemoteBrokerOffsetStore,
-)
+from rocketmq_integration.client.offset_store import OffsetStore, open_offset_store
 from rocketmq_integration.client.process_queue import ProcessQueue
 from rocketmq_integration.client.pull import pull_once
 from rocketmq_integration.client.rebalance import Rebalancer, compute_pull_from_where
@@ -148,12 +144,9 @@ class LitePullConsumer:
             await client.release()
             raise
         self._client = client
-        self._store = (
-            RemoteBrokerOffsetStore(client, self.group)
-            if clustering
-            else LocalFileOffsetStore(self.config.offset_store_dir, client.client_id, self.group)
+        self._store = await open_offset_store(
+            client, self.group, clustering=clustering, local_dir=self.config.offset_store_dir
         )
-        await self._store.load()
         self.state = ServiceState.RUNNING
         for topic in list(self._subs):
             with contextlib.suppress(ClientError):

@@ -156,3 +156,16 @@ class LocalFileOffsetStore(_MemoryTable):
         if self.path.exists():
             os.replace(self.path, self.path.with_suffix(".json.bak"))
         os.replace(tmp, self.path)
+
+
+async def open_offset_store(
+    client: MQClientInstance, group: str, *, clustering: bool, local_dir: Path
+) -> OffsetStore:
+    """The group's offset store, loaded: on the brokers (clustering) or in a local file (broadcast)."""
+    store: OffsetStore = (
+        RemoteBrokerOffsetStore(client, group)
+        if clustering
+        else LocalFileOffsetStore(local_dir, client.client_id, group)
+    )
+    await store.load()
+    return store
