@@ -43,8 +43,24 @@ assert _FIXED.size == 13
 _LANG_BY_NAME = {lang.name: int(lang) for lang in LanguageCode}
 _NAME_BY_LANG = {int(lang): lang.name for lang in LanguageCode}
 
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-_json_decode = json.JSONDecoder().decode
+try:  # orjson: ~10x faster to encode and ~3x to decode a header than the stdlib (hot path)
+    import orjson
+
+    def _dumps(obj: dict[str, Any]) -> bytes:
+        return orjson.dumps(obj)
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+except ImportError:  # orjson is a dependency; the stdlib keeps the codec working without it
+    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    _decoder = json.JSONDecoder()
+
+    def _dumps(obj: dict[str, Any]) -> bytes:
+        return _encoder.encode(obj).encode("utf-8")
+
+    def _loads(data: bytes) -> Any:
+        return _decoder.decode(data.decode("utf-8"))
 
 
 def _ext_value(value: Any) -> str:
@@ -74,13 +90,13 @@ def encode_json_header(cmd: RemotingCommand) -> bytes:
         header["remark"] = cmd.remark
     header["serializeTypeCurrentRPC"] = "JSON"
     header["version"] = cmd.version
-    return _json_encoder.encode(header).encode("utf-8")
+    return _dumps(header)
 
 
 def decode_json_header(data: bytes | memoryview) -> RemotingCommand:
     """Parse a JSON header; raises :class:`RemoteProtocolError` when it is not a valid header."""
     try:
-        obj = _json_decode(bytes(data).decode("utf-8"))
+        obj = _loads(bytes(data))
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"JSON header does not parse: {exc}") from exc
     if not isinstance(obj, dict):
