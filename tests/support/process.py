@@ -66,7 +66,7 @@ _PR_SET_PDEATHSIG = 1
 
 try:  # loaded before any fork: calling dlopen in a forked child of a threaded parent can deadlock
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-except OSError:  # pragma: no cover - exotic libc
+except OSError:  # an exotic libc: no parent-death signal, cleanup by PID still works
     _LIBC = None
 
 
@@ -78,7 +78,8 @@ class ServerStopTimeout(RuntimeError):
     """A server ignored its stop signal for longer than the timeout (it has been SIGKILLed)."""
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel SIGKILLs the child when the spawning thread exits (Linux)."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
@@ -234,7 +235,7 @@ class ServerProcess:
                 if attempt == attempts or not self._lost_port_race():
                     raise
                 self.port = free_port(self.host)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def restart(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> Self:
         """Stop (if running) and start again on the same port, store dir and arguments.
@@ -337,7 +338,7 @@ class ServerProcess:
                 stderr=err,
                 cwd=self.cwd,
                 env=server_env(self.env),
-                preexec_fn=_die_with_parent if self._pdeathsig() else None,
+                preexec_fn=die_with_parent if self._pdeathsig() else None,
             )
         _LIVE[self._popen.pid] = self
         deadline = time.monotonic() + self.start_timeout

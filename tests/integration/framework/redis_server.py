@@ -9,11 +9,8 @@ the test with that hint instead of skipping it.
 
 from __future__ import annotations
 
-import ctypes
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,20 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.net import free_port, port_is_open
+from tests.support.process import die_with_parent
 
 __all__ = ["RedisServer", "redis_server_process"]
 
 START_TIMEOUT = 15.0
-
-try:  # loaded before any fork (dlopen in a forked child of a threaded parent can deadlock)
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-except OSError:  # pragma: no cover - exotic libc
-    _LIBC = None
-
-
-def _die_with_parent() -> None:  # in the child between fork and exec: SIGKILL when pytest dies
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class RedisServer:
@@ -94,7 +82,7 @@ def _start(binary: str, work_dir: Path, attempt: int) -> RedisServer | None:
         popen = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             # the death signal follows the spawning *thread*: only safe from the main thread
-            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
+            preexec_fn=die_with_parent if threading.current_thread() is threading.main_thread() else None,
         )  # fmt: skip
     server = RedisServer(popen, port, log_path)
     deadline = time.monotonic() + START_TIMEOUT
