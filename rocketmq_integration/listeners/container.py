@@ -44,7 +44,6 @@ from rocketmq_integration.client.config import (
     ConsumerConfig,
     ListenerKind,
 )
-from rocketmq_integration.client.config import MessageModel as ClientMessageModel
 from rocketmq_integration.client.consumer import PushConsumer
 from rocketmq_integration.client.producer import Producer
 from rocketmq_integration.client.request_reply import reply
@@ -128,7 +127,7 @@ class ListenerContainer:
         self.consumer_config = dataclasses.replace(
             consumer_config or ConsumerConfig(),
             group=spec.consumer_group,
-            message_model=ClientMessageModel(spec.message_model.value),
+            message_model=spec.message_model,
             consume_from_where=ConsumeFromWhere(spec.consume_from.value),
             consume_timestamp=spec.consume_timestamp,
             pull_batch_size=spec.pull_batch_size,

@@ -22,12 +22,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
-import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
+from broker_core.message.names import validate_group, validate_topic
+from rocketmq_integration.client.config import ListenerKind, MessageModel
 from rocketmq_integration.errors import ListenerConfigError
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any] | type)
 
-_NAME_RE = re.compile(r"^[%|a-zA-Z0-9_-]+$")
-
 
 class SelectorType(enum.Enum):
     """How ``selector_expression`` is read."""
@@ -54,18 +53,8 @@ class SelectorType(enum.Enum):
     SQL92 = "SQL92"
 
 
-class ConsumeMode(enum.Enum):
-    """Concurrent or per-queue ordered consumption."""
-
-    CONCURRENTLY = "CONCURRENTLY"
-    ORDERLY = "ORDERLY"
-
-
-class MessageModel(enum.Enum):
-    """Clustering (one member of the group gets a message) or broadcasting (all do)."""
-
-    CLUSTERING = "CLUSTERING"
-    BROADCASTING = "BROADCASTING"
+#: Concurrent or per-queue ordered consumption (the client's listener kind, Spring's name).
+ConsumeMode = ListenerKind
 
 
 class ConsumeFrom(enum.Enum):
@@ -149,12 +138,13 @@ def _fail(attr: str, why: str) -> typing.NoReturn:
 
 
 def _validate(s: ListenerSpec) -> None:
-    for attr in ("topic", "consumer_group"):
+    for attr, check in (("topic", validate_topic), ("consumer_group", validate_group)):
         value = getattr(s, attr)
         if not isinstance(value, str) or not value:
             _fail(attr, "required, non-empty string")
-        if len(value) > 127 or not _NAME_RE.match(value):
-            _fail(attr, f"{value!r} must match [%|a-zA-Z0-9_-]{{1,127}}")
+        problem = check(value)
+        if problem is not None:
+            _fail(attr, f"{value!r}: {problem}")
     enums: tuple[tuple[str, type[enum.Enum]], ...] = (
         ("selector_type", SelectorType),
         ("consume_mode", ConsumeMode),
