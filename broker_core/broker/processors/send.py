@@ -116,32 +116,10 @@ class SendProcessor:
                 return request.make_response(*_PUT_STATUS_CODES[PutStatus.MESSAGE_ILLEGAL])
             return self._put_batch(request, header, topic, queue_id, born_host, props)
         props = self._with_cluster(props)
-        store_topic, store_qid = topic, queue_id
-        delay = find_property(props, MessageConst.DELAY)
-        if delay is not None and delay != "0":
-            if to_dlq:  # dead letters are stored without delay
-                props = replace_property(props, MessageConst.DELAY, None)
-            else:
-                routed = delayed_destination(
-                    topic, queue_id, props, _level(delay), header.sys_flag, self._max_delay_level
-                )
-                if routed is not None:
-                    store_topic, store_qid, props = routed
-        try:  # 5.x timer message: park it in the timer topic (broker_core.broker.timer)
-            parked = intercept_send(self.ctx.config, store_topic, store_qid, props)
-        except TimerMessageError as exc:
-            return request.make_response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
-        if parked is not None:
-            store_topic, store_qid, props = parked
-        sys_flag = header.sys_flag
-        tx_id = find_property(props, MessageConst.UNIQ_KEY) or ""
-        if find_property(props, MessageConst.TRAN_MSG) == "true":  # half message: transaction.half
-            if self.ctx.config.reject_transaction_message:
-                return request.make_response(
-                    ResponseCode.NO_PERMISSION,
-                    f"the broker[{self.ctx.config.broker_ip1}] sending transaction message is forbidden",
-                )
-            store_topic, store_qid, props, sys_flag = half_destination(topic, queue_id, props, sys_flag)
+        parked = self._park(request, header, topic, queue_id, props, to_dlq)
+        if isinstance(parked, RemotingCommand):
+            return parked
+        store_topic, store_qid, props, sys_flag = parked
         msg = BrokerMessage(
             topic=store_topic,
             queue_id=store_qid,
@@ -155,10 +133,48 @@ class SendProcessor:
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
+        pending = self._respond(request, queue_id, self.ctx.store.put_message(msg))
         if store_topic == TRANS_HALF_TOPIC:
-            pending = self._respond(request, queue_id, self.ctx.store.put_message(msg))
-            return with_transaction_id(pending, tx_id)
-        return self._respond(request, queue_id, self.ctx.store.put_message(msg))
+            return with_transaction_id(pending, find_property(props, MessageConst.UNIQ_KEY) or "")
+        return pending
+
+    def _park(
+        self,
+        request: RemotingCommand,
+        header: SendMessageRequestHeader,
+        topic: str,
+        queue_id: int,
+        props: str,
+        to_dlq: bool,
+    ) -> tuple[str, int, str, int] | RemotingCommand:
+        """Where the message is stored first: its own queue, or a parking topic whose service
+        releases it later — delay levels (``schedule.py``), 5.x timers (``timer/``) or the
+        transaction half topic (``transaction/``). Returns (topic, queue, properties, sysFlag)."""
+        store_topic, store_qid, sys_flag = topic, queue_id, header.sys_flag
+        delay = find_property(props, MessageConst.DELAY)
+        if delay is not None and delay != "0":
+            if to_dlq:  # dead letters are stored without delay
+                props = replace_property(props, MessageConst.DELAY, None)
+            else:
+                routed = delayed_destination(
+                    topic, queue_id, props, _level(delay), sys_flag, self._max_delay_level
+                )
+                if routed is not None:
+                    store_topic, store_qid, props = routed
+        try:
+            timer = intercept_send(self.ctx.config, store_topic, store_qid, props)
+        except TimerMessageError as exc:
+            return request.make_response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
+        if timer is not None:
+            store_topic, store_qid, props = timer
+        if find_property(props, MessageConst.TRAN_MSG) == "true":
+            if self.ctx.config.reject_transaction_message:
+                return request.make_response(
+                    ResponseCode.NO_PERMISSION,
+                    f"the broker[{self.ctx.config.broker_ip1}] sending transaction message is forbidden",
+                )
+            store_topic, store_qid, props, sys_flag = half_destination(topic, queue_id, props, sys_flag)
+        return store_topic, store_qid, props, sys_flag
 
     def _with_cluster(self, props: str) -> str:
         if not props:
