@@ -172,9 +172,17 @@ class TimerService:
         if data is not None:
             self.queue_offset = int(data.get("lastTimerQueueOffset", 0))
         units = self.timer_log.replay()
+        now_ms = int(time.time() * 1000)
+        # A unit due before now may have been re-put just before a crash that lost its DONE record.
+        delivered = [u for u in units if u.deliver_ms <= now_ms and self._already_delivered(u)]
+        if delivered:
+            self.timer_log.append(UnitMagic.DONE, delivered)
+            done = {u.offset_py for u in delivered}
+            units = [u for u in units if u.offset_py not in done]
+            self._log.info("timer messages already delivered before the restart", count=len(delivered))
         for unit in units:
             self.wheel.add(unit)
-        self._cursor = int(time.time() * 1000) // self.precision_ms  # ticks up to here have begun
+        self._cursor = now_ms // self.precision_ms  # ticks up to here have begun
         overdue = [u for u in units if tick_of(u.deliver_ms, self.precision_ms) <= self._cursor]
         for unit in overdue:  # due while the broker was down: deliver on the first tick
             self.wheel.expire(tick_of(unit.deliver_ms, self.precision_ms))
@@ -201,6 +209,34 @@ class TimerService:
         """Store arrival listener hook: a record was dispatched to ``topic``."""
         if topic == TIMER_TOPIC:
             self._arrived.set()
+
+    def _already_delivered(self, unit: TimerUnit) -> bool:
+        """Whether an overdue unit was re-put before a crash that lost its DONE record.
+
+        A crash can fall between the re-put (the message is in the commit log) and the DONE append.
+        The store has re-indexed the commit log before this service starts, so the re-put copy is
+        found by its UNIQ_KEY in the real topic: it carries TIMER_DEQUEUE_MS, the parked copy does not.
+        """
+        ext = self.store.look_message_by_offset(unit.offset_py)
+        if ext is None:
+            return False
+        uniq = ext.properties.get(MessageConst.UNIQ_KEY)
+        real_topic = ext.properties.get(MessageConst.REAL_TOPIC)
+        if not uniq or not real_topic:
+            return False
+        found = self.store.query_message(real_topic, uniq, 32, ext.store_timestamp, int(time.time() * 1000))
+        for raw in found.records:
+            try:
+                copy = decode_record(raw, read_body=False)
+            except MessageDecodeError:
+                continue
+            if (
+                copy.topic == real_topic
+                and copy.properties.get(MessageConst.UNIQ_KEY) == uniq
+                and TIMER_DEQUEUE_MS in copy.properties
+            ):
+                return True
+        return False
 
     def _persist_check(self) -> None:
         if self._check_handle is not None:
