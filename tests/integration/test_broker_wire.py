@@ -14,92 +14,13 @@ import time
 import pytest
 
 from broker_core.message.codec import decode_records
-from broker_core.message.properties import encode_properties
 from broker_core.remoting.blocking import BlockingRemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode, SerializeType
 from broker_core.remoting.command import RemotingCommand
 from tests.support.cluster import Cluster
+from tests.support.wire import create_topic, pull, send
 
 TOPIC = "WireTopic"
-
-
-def send(
-    client: BlockingRemotingClient,
-    addr: str,
-    topic: str,
-    body: bytes,
-    props: dict[str, str],
-    queue_id: int = 0,
-    code: int = RequestCode.SEND_MESSAGE_V2,
-    serialize_type: SerializeType = SerializeType.JSON,
-) -> RemotingCommand:
-    ext = {
-        "a": "pg",
-        "b": topic,
-        "c": "TBW102",
-        "d": "4",
-        "e": str(queue_id),
-        "f": "0",
-        "g": str(int(time.time() * 1000)),
-        "h": "0",
-        "i": encode_properties(props),
-    }
-    if code == RequestCode.SEND_MESSAGE:
-        names = dict(
-            a="producerGroup",
-            b="topic",
-            c="defaultTopic",
-            d="defaultTopicQueueNums",
-            e="queueId",
-            f="sysFlag",
-            g="bornTimestamp",
-            h="flag",
-            i="properties",
-        )
-        ext = {names[k]: v for k, v in ext.items()}
-    return client.invoke(addr, RemotingCommand.request(code, ext, body, serialize_type=serialize_type), 5.0)
-
-
-def pull(
-    client: BlockingRemotingClient,
-    addr: str,
-    topic: str,
-    queue_id: int,
-    offset: int,
-    group: str = "cg",
-    suspend_ms: int = 0,
-) -> RemotingCommand:
-    sys_flag = 0x4 | (0x2 if suspend_ms else 0)
-    ext = {
-        "consumerGroup": group,
-        "topic": topic,
-        "queueId": str(queue_id),
-        "queueOffset": str(offset),
-        "maxMsgNums": "32",
-        "sysFlag": str(sys_flag),
-        "commitOffset": "0",
-        "suspendTimeoutMillis": str(suspend_ms),
-        "subVersion": "0",
-        "subscription": "*",
-        "expressionType": "TAG",
-    }
-    return client.invoke(
-        addr, RemotingCommand.request(RequestCode.PULL_MESSAGE, ext), 10.0 + suspend_ms / 1000
-    )
-
-
-def create_topic(client: BlockingRemotingClient, addr: str, topic: str, queues: int = 2) -> RemotingCommand:
-    ext = {
-        "topic": topic,
-        "defaultTopic": "TBW102",
-        "readQueueNums": str(queues),
-        "writeQueueNums": str(queues),
-        "perm": "6",
-        "topicFilterType": "SINGLE_TAG",
-        "topicSysFlag": "0",
-        "order": "false",
-    }
-    return client.invoke(addr, RemotingCommand.request(RequestCode.UPDATE_AND_CREATE_TOPIC, ext), 5.0)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.dispatcher import Dispatcher
+from tests.support import wire
 from tests.support.cluster import Cluster
 
 SHORT_LEVELS = " ".join(["1s"] * 18)
@@ -68,60 +69,16 @@ def call(
 
 
 def create_topic(client: BlockingRemotingClient, addr: str, topic: str, queues: int = 1) -> None:
-    ext = {
-        "topic": topic,
-        "defaultTopic": "TBW102",
-        "readQueueNums": str(queues),
-        "writeQueueNums": str(queues),
-        "perm": "6",
-        "topicFilterType": "SINGLE_TAG",
-        "order": "false",
-    }
-    assert call(client, addr, RequestCode.UPDATE_AND_CREATE_TOPIC, ext).code == ResponseCode.SUCCESS
+    assert wire.create_topic(client, addr, topic, queues).code == ResponseCode.SUCCESS
 
 
-def send(
-    client: BlockingRemotingClient,
-    addr: str,
-    topic: str,
-    body: bytes,
-    props: dict[str, str],
-    queue_id: int = 0,
-    reconsume_times: int | None = None,
-) -> RemotingCommand:
-    ext = {
-        "a": "pg",
-        "b": topic,
-        "c": "TBW102",
-        "d": "4",
-        "e": str(queue_id),
-        "f": "0",
-        "g": str(int(time.time() * 1000)),
-        "h": "0",
-        "i": encode_properties(props),
-    }
-    if reconsume_times is not None:
-        ext["j"] = str(reconsume_times)
-    return call(client, addr, RequestCode.SEND_MESSAGE_V2, ext, body)
+send = wire.send
 
 
 def pull(
     client: BlockingRemotingClient, addr: str, topic: str, offset: int, group: str, queue_id: int = 0
 ) -> RemotingCommand:
-    ext = {
-        "consumerGroup": group,
-        "topic": topic,
-        "queueId": str(queue_id),
-        "queueOffset": str(offset),
-        "maxMsgNums": "32",
-        "sysFlag": "4",
-        "commitOffset": "0",
-        "suspendTimeoutMillis": "0",
-        "subVersion": "0",
-        "subscription": "*",
-        "expressionType": "TAG",
-    }
-    return call(client, addr, RequestCode.PULL_MESSAGE, ext)
+    return wire.pull(client, addr, topic, queue_id, offset, group=group)
 
 
 def wait_for_messages(
