@@ -8,6 +8,7 @@ from collections.abc import Callable
 import structlog
 
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.processors.ops import runtime_table
 from broker_core.broker.topics import is_system_topic
 from broker_core.config.broker import BrokerRole
 from broker_core.message.names import validate_topic
@@ -112,6 +113,7 @@ class AdminProcessor:
             "commitLogMinOffset": str(store.min_phy_offset),
             "dispatchBehindBytes": str(store.dispatch_behind_bytes()),
         }
+        table.update(runtime_table(self.ctx))
         if self.runtime_extra is not None:
             table.update(self.runtime_extra())
         return request.make_response(body=json.dumps({"table": table}).encode("utf-8"))
