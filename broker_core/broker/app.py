@@ -37,6 +37,7 @@ from broker_core.broker.processors.reply import ReplyProcessor
 from broker_core.broker.processors.send import SendProcessor
 from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
+from broker_core.broker.replication import Replication
 from broker_core.broker.schedule import ScheduleMessageService
 from broker_core.broker.timer.service import TimerService
 from broker_core.broker.topics import SCHEDULE_TOPIC, TopicConfigManager
@@ -120,6 +121,10 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
+        self.replication = Replication(
+            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+        )
+        self.registrar.on_master_info = self.replication.on_master_info
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -164,6 +169,7 @@ class BrokerApp:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
             self.registrar.cfg = self.config
+        self.registrar.ha_server_addr = await self.replication.start(port)
         await self.registrar.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._persist_offsets()), loop.create_task(self._scan_clients())]
@@ -204,6 +210,7 @@ class BrokerApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registrar.stop()
+        await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
         await self.client.close()
