@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
@@ -51,7 +49,7 @@ from broker_core.config.broker import (
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
 from broker_core.errors import ConfigError
-from broker_core.logsetup import configure_logging
+from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode
@@ -60,7 +58,7 @@ from broker_core.remoting.headers.send import SEND_CODES
 from broker_core.remoting.server import RemotingServer
 from broker_core.store.message_store import MessageStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerApp:

@@ -11,18 +11,17 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 
-import structlog
-
 from broker_core.broker.topics import TopicConfigManager
 from broker_core.config.broker import BrokerConfig
 from broker_core.errors import RemotingError
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.register import RegisterBrokerBody, body_crc32
 from broker_core.remoting.body.topic_config import PERM_READ, PERM_WRITE, TopicConfigSerializeWrapper
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerRegistrar:

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.schedule import ScheduleMessageService
 from broker_core.broker.slave_sync import SlaveSynchronizer
@@ -20,12 +18,13 @@ from broker_core.config.broker import BrokerConfig, BrokerRole
 from broker_core.config.store import StoreConfig
 from broker_core.ha.master import HAMaster
 from broker_core.ha.replica import HAReplica
+from broker_core.logsetup import get_logger
 from broker_core.remoting.client import RemotingClient
 from broker_core.store.message_store import MessageStore
 
 __all__ = ["Replication"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Replication:

@@ -24,12 +24,11 @@ import asyncio
 import contextlib
 from typing import Any
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.groups import SubscriptionGroupConfig
 from broker_core.broker.schedule import ScheduleMessageService
 from broker_core.errors import RemotingError
+from broker_core.logsetup import get_logger
 from broker_core.remoting import fastjson
 from broker_core.remoting.body.topic_config import DataVersion, TopicConfigSerializeWrapper
 from broker_core.remoting.client import RemotingClient
@@ -38,7 +37,7 @@ from broker_core.remoting.command import RemotingCommand
 
 __all__ = ["SlaveSynchronizer"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class SlaveSynchronizer:

@@ -26,17 +26,16 @@ import collections
 import contextlib
 import time
 
-import structlog
-
 from broker_core.config.store import StoreConfig
 from broker_core.errors import ProtocolError
 from broker_core.ha.protocol import ReportDecoder, encode_transfer
+from broker_core.logsetup import get_logger
 from broker_core.store.commit_log import CommitLog
 from broker_core.store.results import PutStatus
 
 __all__ = ["HAMaster"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _expire(fut: asyncio.Future[PutStatus]) -> None:

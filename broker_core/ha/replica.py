@@ -19,15 +19,14 @@ import contextlib
 import time
 from typing import Protocol
 
-import structlog
-
 from broker_core.config.store import StoreConfig
 from broker_core.errors import ProtocolError, RemoteProtocolError
 from broker_core.ha.protocol import TransferDecoder, encode_report
+from broker_core.logsetup import get_logger
 
 __all__ = ["HAReplica", "ReplicaStore"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ReplicaStore(Protocol):

@@ -22,8 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, ReadableBuffer, head_struct
 from broker_core.message.properties import MessageConst, decode_properties, tags_hash_code
 
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ArrivalListener", "DispatchRequest", "Dispatcher", "ReputService", "parse_record"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _MAGIC = struct.Struct(">ii")
 _I32 = struct.Struct(">i")

@@ -15,10 +15,9 @@ import os
 from collections.abc import Callable
 from typing import Protocol
 
-import structlog
-
 from broker_core.config.store import StoreConfig, parse_delay_levels
 from broker_core.errors import MessageDecodeError, StoreError, StoreNotRunningError
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage, MessageExt
 from broker_core.store.checkpoint import StoreCheckpoint, StoreLock, create_abort_file, remove_abort_file
@@ -34,7 +33,7 @@ from broker_core.store.retention import CleanService
 
 __all__ = ["MessageStore", "Replicator"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _NOT_AVAILABLE = PutResult(PutStatus.SERVICE_NOT_AVAILABLE)
 _PAGE_CACHE_BUSY = PutResult(PutStatus.OS_PAGECACHE_BUSY)
 
