@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
@@ -38,6 +36,7 @@ from broker_core.broker.processors.reply import ReplyProcessor
 from broker_core.broker.processors.send import SendProcessor
 from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
+from broker_core.broker.replication import Replication
 from broker_core.broker.schedule import ScheduleMessageService
 from broker_core.broker.stats import BrokerStatsManager
 from broker_core.broker.timer.service import TimerService
@@ -52,7 +51,7 @@ from broker_core.config.broker import (
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
 from broker_core.errors import ConfigError
-from broker_core.logsetup import configure_logging
+from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode
@@ -61,7 +60,7 @@ from broker_core.remoting.headers.send import SEND_CODES
 from broker_core.remoting.server import RemotingServer
 from broker_core.store.message_store import MessageStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerApp:
@@ -124,6 +123,10 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
+        self.replication = Replication(
+            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+        )
+        self.registrar.on_master_info = self.replication.on_master_info
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -173,6 +176,7 @@ class BrokerApp:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
             self.registrar.cfg = self.config
+        self.registrar.ha_server_addr = await self.replication.start(port)
         await self.registrar.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._persist_offsets()), loop.create_task(self._scan_clients())]
@@ -213,6 +217,7 @@ class BrokerApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registrar.stop()
+        await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
         await self.client.close()

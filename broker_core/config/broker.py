@@ -211,6 +211,8 @@ def broker_config_from_properties(props: dict[str, str]) -> tuple[BrokerConfig, 
         raise ConfigError("brokerName and brokerClusterName must not be empty")
     if cfg.broker_role is BrokerRole.SLAVE and cfg.broker_id == 0:
         raise ConfigError("a SLAVE broker needs brokerId > 0")
+    if cfg.broker_role is not BrokerRole.SLAVE and cfg.broker_id != 0:
+        cfg = dataclasses.replace(cfg, broker_id=0)  # Apache forces brokerId 0 on a master role
     return cfg, rest
 
 

@@ -13,8 +13,6 @@ import asyncio
 import json
 import time
 
-import structlog
-
 from broker_core.broker.clients import ClientChannelInfo
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.groups import SubscriptionGroupConfig
@@ -24,6 +22,7 @@ from broker_core.broker.stats import GROUP_GET_NUMS
 from broker_core.broker.topics import OFFSET_MOVED_EVENT
 from broker_core.config.broker import BrokerRole
 from broker_core.errors import BrokerCoreError
+from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage
 from broker_core.message.msg_id import decode_offset_msg_id
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
@@ -57,7 +56,7 @@ from broker_core.remoting.headers.consumer_admin import (
     ResetOffsetRequestHeader,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CALL_CLIENT_TIMEOUT = 5.0
 #: ``MQVersion.Version.V3_1_8_SNAPSHOT``: oldest client that answers GET_CONSUMER_RUNNING_INFO.

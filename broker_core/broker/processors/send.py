@@ -12,8 +12,6 @@ import random
 import time
 from collections.abc import Awaitable
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.schedule import delayed_destination, replace_property
 from broker_core.broker.timer.service import TimerMessageError, intercept_send
@@ -25,6 +23,7 @@ from broker_core.broker.topics import (
 )
 from broker_core.broker.transaction.half import half_destination, with_transaction_id
 from broker_core.config.store import parse_delay_levels
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_batch
 from broker_core.message.model import BrokerMessage
 from broker_core.message.names import validate_topic
@@ -37,7 +36,7 @@ from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 from broker_core.store.results import PutResult, PutStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _PUT_STATUS_CODES: dict[PutStatus, tuple[int, str | None]] = {
     PutStatus.PUT_OK: (ResponseCode.SUCCESS, None),
