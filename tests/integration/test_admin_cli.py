@@ -139,6 +139,19 @@ def test_admin_commands_against_our_broker(cluster: Cluster) -> None:
         _until(caught_up, 30)
         summary = adm("consumerProgress")
         assert any(r[0] == group and r[1] == "1" and r[2] == "V4_9_8" for r in _rows(summary, group))
+
+        def producer_seen() -> bool:  # the producer registers with its next heartbeat
+            buf = io.StringIO()
+            return (
+                main(
+                    ["producerConnection", "-n", cluster.namesrv_addr, "-g", pgroup, "-t", topic],
+                    buf,
+                    io.StringIO(),
+                )
+                == 0
+            )
+
+        _until(producer_seen, 30)
         out = adm("producerConnection", "-g", pgroup, "-t", topic)
         assert re.search(r"^0001\s+\S+\s+127\.0\.0\.1:\d+\s+PYTHON\s+V4_9_8$", out, re.M)
         out = adm("statsAll", "-t", topic)
