@@ -8,7 +8,6 @@ their own connection, and SIGTERM -> exit code 0.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -33,21 +32,12 @@ from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.connection import RemotingConnection
 from broker_core.remoting.frame import FrameDecoder
 from tests.support.cluster import ServerGroup
+from tests.support.fixtures import wire_bytes
 from tests.support.process import ServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 
 BROKER_ADDR = "127.0.0.1:10911"
-
-
-def _fixture_file(name: str) -> Path:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
-    base = root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
-    path = base / "wire" / name
-    if not path.is_file():
-        pytest.fail(f"Apache wire fixture not found: {path}")
-    return path
 
 
 def request(
@@ -210,7 +200,7 @@ def test_bad_requests_get_errors_not_crashes(namesrv: ServerProcess, client: Blo
 
 def test_binary_requests_get_binary_responses(namesrv: ServerProcess, client: BlockingConnection) -> None:
     # the Java client's captured ROCKETMQ-serialised request, replayed byte for byte
-    frame = _fixture_file("java/001-c2s-request-GET_ROUTEINFO_BY_TOPIC.bin").read_bytes()
+    frame = wire_bytes("java/001-c2s-request-GET_ROUTEINFO_BY_TOPIC.bin")
     with raw_socket(namesrv) as sock:
         sock.sendall(frame)
         head = b""

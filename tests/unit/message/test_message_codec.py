@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -28,17 +27,13 @@ from broker_core.message import (
     record_size,
 )
 from broker_core.message.properties import encode_properties
+from tests.support.fixtures import store_dir
 
 
 @pytest.fixture(scope="module")
 def apache_store_dir() -> Path:
-    """``apache-4.9.8/store`` under ``$ROCKETMQ_FIXTURES`` or ``<repo>/../shared/fixtures``."""
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    path = root / "apache-4.9.8" / "store"
-    if not path.is_dir():
-        pytest.fail(f"Apache fixtures not found at {path}")
-    return path
+    """``apache-4.9.8/store`` (fails loudly when the shared fixtures are missing)."""
+    return store_dir()
 
 
 def _golden_record() -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,11 @@ from broker_core.remoting.body import (
 from broker_core.remoting.codes import RequestCode, ResponseCode, SerializeType
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.dispatcher import Dispatcher
-from broker_core.remoting.frame import FrameDecoder
+from tests.support.fixtures import wire_command
 
 
 def _wire(name: str) -> RemotingCommand:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    base = root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
-    path = base / "wire" / name
-    if not path.is_file():
-        pytest.fail(f"Apache wire fixture not found: {path}")
-    (cmd,) = FrameDecoder().feed(path.read_bytes())
-    return cmd
+    return wire_command(name)
 
 
 class Namesrv:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 
@@ -19,22 +17,11 @@ from broker_core.remoting.body import (
     body_crc32,
 )
 from broker_core.remoting.command import RemotingCommand
-from broker_core.remoting.frame import FrameDecoder
-
-
-def _wire_dir() -> Path:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    base = root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
-    return base / "wire"
+from tests.support.fixtures import wire_command
 
 
 def _frame(name: str) -> RemotingCommand:
-    path = _wire_dir() / name
-    if not path.is_file():
-        pytest.fail(f"Apache wire fixture not found: {path}")
-    (cmd,) = FrameDecoder().feed(path.read_bytes())
-    return cmd
+    return wire_command(name)
 
 
 CAPTURED = [

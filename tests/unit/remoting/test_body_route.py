@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -16,22 +14,11 @@ from broker_core.remoting.body import (
     TopicList,
     TopicRouteData,
 )
-
-
-def _wire(name: str) -> bytes:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    base = root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
-    path = base / "wire" / name
-    if not path.is_file():
-        pytest.fail(f"Apache wire fixture not found: {path}")
-    return path.read_bytes()
+from tests.support.fixtures import wire_command
 
 
 def _body(name: str) -> bytes:
-    from broker_core.remoting.frame import FrameDecoder
-
-    (cmd,) = FrameDecoder().feed(_wire(name))
+    cmd = wire_command(name)
     assert cmd.body is not None
     return cmd.body
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +15,7 @@ from broker_core.remoting.body import (
     TopicConfigSerializeWrapper,
     TopicFilterType,
 )
-
-
-def _apache_dir() -> Path:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    return root / "apache-4.9.8" if (root / "apache-4.9.8").is_dir() else root
+from tests.support.fixtures import fixture_path
 
 
 def test_topic_config_defaults_match_java() -> None:
@@ -82,9 +75,7 @@ def test_wrapper_round_trip_and_pretty_output() -> None:
 
 
 def test_wrapper_reads_apache_topics_json() -> None:
-    path = _apache_dir() / "store" / "data" / "config" / "topics.json"
-    if not path.is_file():
-        pytest.fail(f"Apache fixtures not found at {path}")
+    path = fixture_path("store", "data", "config", "topics.json")
     wrapper = TopicConfigSerializeWrapper.from_json(path.read_bytes())
     assert wrapper.topic_config_table["FxStoreTopicA"].write_queue_nums == 4
     assert wrapper.topic_config_table["FxStoreTopicB"].read_queue_nums == 2

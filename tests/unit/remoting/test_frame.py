@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,16 +14,7 @@ from broker_core.remoting.codes import LanguageCode, SerializeType
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.frame import FrameDecoder, encode_frame
 from broker_core.remoting.serialization import decode_json_header
-
-
-def fixtures_dir() -> Path:
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-
-
-WIRE = fixtures_dir() / "apache-4.9.8" / "wire"
+from tests.support.fixtures import all_wire_frames, frame_body, sha256_hex, wire_bytes
 
 # Spec remoting.md 1.11: GET_ROUTEINFO_BY_TOPIC, ROCKETMQ binary, written out byte by byte.
 SPEC_BINARY = bytes.fromhex(
@@ -90,50 +79,109 @@ def test_cpp_style_json_header_mixes_numbers_and_strings() -> None:
     assert cmd.ext_fields == {"queueId": "0", "sysFlag": "1", "reconsumeTimes": "0", "unitMode": "false"}
 
 
-def captured_frames() -> list[tuple[str, dict[str, object]]]:
-    out = []
-    for session in ("cpp", "java"):
-        index = WIRE / session / "frames.jsonl"
-        if not index.exists():
-            continue
-        for line in index.read_text().splitlines():
-            meta = json.loads(line)
-            out.append((f"{session}/{meta['file']}", meta))
-    return out
+CAPTURED = all_wire_frames()
+#: Frames written by Apache's own Java code (both servers, the Java client, the broker's registrations):
+#: our encoder must reproduce these byte for byte. The others were written by the C++ client or by the
+#: capture harness's Python helper, whose JSON key order and number types differ from fastjson's.
+EXACT = [
+    (n, m)
+    for n, m in CAPTURED
+    if m["direction"] == "s2c" or m["peer"].startswith(("broker→", "client(java)"))
+]
+FOREIGN = [(n, m) for n, m in CAPTURED if (n, m) not in EXACT]
 
 
-@pytest.mark.parametrize(("name", "meta"), captured_frames(), ids=[n for n, _ in captured_frames()])
-def test_captured_frames_decode_and_reencode(name: str, meta: dict[str, object]) -> None:
-    data = (WIRE / name).read_bytes()
-    cmd = decode_one(data)
+def test_every_captured_frame_is_in_one_comparison() -> None:
+    assert len(CAPTURED) == 75
+    assert (len(EXACT), len(FOREIGN)) == (52, 23)
+    assert {m["peer"].split("→")[0] for _, m in FOREIGN} == {"client(cpp)", "admin-helper(python)"}
+
+
+def _java_string(value: object) -> str:
+    """How an extFields value reads once it is a Java ``String`` (the C++ client sends some as numbers)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def command_from_index(name: str, meta: dict[str, object]) -> RemotingCommand:
+    """The command a frame carries, built from ``frames.jsonl`` and the body bytes, not by our decoder."""
     header = meta["header"]
     assert isinstance(header, dict)
-    assert cmd.code == header["code"]
-    assert cmd.opaque == header["opaque"]
-    assert cmd.flag == header["flag"]
-    assert cmd.version == header["version"]
-    assert LanguageCode(cmd.language).name == header["language"]
-    expected_ext = {
-        k: str(v) if not isinstance(v, bool) else str(v).lower()
-        for k, v in (header.get("extFields") or {}).items()
-    }
-    if meta["serialize_type"] == "ROCKETMQ":
-        expected_ext = {k: v for k, v in expected_ext.items() if v != ""}
-    assert (cmd.ext_fields or {}) == expected_ext
-    assert len(cmd.body or b"") == meta["body_length"]
-    if meta["serialize_type"] == "ROCKETMQ":
-        # Binary headers are canonical: our encoder must reproduce the captured bytes' length and content.
-        again = decode_one(encode_frame(cmd))
-        assert again == cmd
-    else:
-        again = decode_one(encode_frame(cmd))
-        assert (again.code, again.opaque, again.ext_fields, again.body, again.remark or None) == (
-            cmd.code,
-            cmd.opaque,
-            cmd.ext_fields,
-            cmd.body,
-            cmd.remark or None,
-        )
+    ext = header.get("extFields")
+    body = frame_body(wire_bytes(name))
+    return RemotingCommand(
+        code=header["code"],
+        opaque=header["opaque"],
+        flag=header["flag"],
+        language=LanguageCode[header["language"]],
+        version=header["version"],
+        remark=header.get("remark"),
+        ext_fields=None if ext is None else {k: _java_string(v) for k, v in ext.items()},
+        body=body or None,
+        serialize_type=SerializeType[str(meta["serialize_type"])],
+    )
+
+
+@pytest.mark.parametrize(("name", "meta"), CAPTURED, ids=[n for n, _ in CAPTURED])
+def test_captured_frame_body_is_the_indexed_body(name: str, meta: dict[str, object]) -> None:
+    data = wire_bytes(name)
+    assert len(data) == 4 + int.from_bytes(data[:4], "big") == meta["frame_len"]
+    assert int.from_bytes(data[5:8], "big") == meta["header_length"]
+    body = frame_body(data)
+    assert len(body) == meta["body_length"]
+    assert (sha256_hex(body) if body else None) == meta["body_sha256"]
+
+
+@pytest.mark.parametrize(("name", "meta"), CAPTURED, ids=[n for n, _ in CAPTURED])
+def test_captured_frames_decode_to_the_indexed_header(name: str, meta: dict[str, object]) -> None:
+    cmd = decode_one(wire_bytes(name))
+    expected = command_from_index(name, meta)
+    if expected.serialize_type == SerializeType.ROCKETMQ and expected.ext_fields is not None:
+        # a zero-length binary value is Java's null: the map entry is absent once decoded
+        expected.ext_fields = {k: v for k, v in expected.ext_fields.items() if v != ""}
+    assert cmd == expected
+    assert list((cmd.ext_fields or {}).items()) == list((expected.ext_fields or {}).items())
+
+
+@pytest.mark.parametrize(("name", "meta"), EXACT, ids=[n for n, _ in EXACT])
+def test_encoder_reproduces_apache_frames_byte_for_byte(name: str, meta: dict[str, object]) -> None:
+    assert encode_frame(command_from_index(name, meta)) == wire_bytes(name)
+
+
+@pytest.mark.parametrize(("name", "meta"), FOREIGN, ids=[n for n, _ in FOREIGN])
+def test_encoder_keeps_every_field_and_the_exact_body_of_foreign_frames(
+    name: str, meta: dict[str, object]
+) -> None:
+    """C++ / helper frames: same header fields (values as Java strings, fastjson's extra
+    ``serializeTypeCurrentRPC``), same body bytes; only key order and number-vs-string differ."""
+    captured = wire_bytes(name)
+    ours = encode_frame(command_from_index(name, meta))
+    header = meta["header"]
+    assert isinstance(header, dict)
+    expected = dict(header, serializeTypeCurrentRPC="JSON")
+    if "extFields" in header:
+        expected["extFields"] = {k: _java_string(v) for k, v in header["extFields"].items()}
+    hlen = int.from_bytes(ours[5:8], "big")
+    assert json.loads(ours[8 : 8 + hlen]) == expected
+    assert frame_body(ours) == frame_body(captured)
+    assert ours[4] == captured[4] == SerializeType.JSON
+
+
+def test_encoder_mutation_is_caught_by_the_byte_exact_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Positive control: one changed header byte makes every byte-exact comparison fail."""
+    import broker_core.remoting.frame as frame_module
+
+    real = frame_module.encode_header
+
+    def off_by_one_byte(cmd: RemotingCommand) -> bytes:
+        header = bytearray(real(cmd))
+        header[len(header) // 2] ^= 0x01
+        return bytes(header)
+
+    monkeypatch.setattr(frame_module, "encode_header", off_by_one_byte)
+    caught = [
+        name for name, meta in EXACT if encode_frame(command_from_index(name, meta)) != wire_bytes(name)
+    ]
+    assert caught == [name for name, _ in EXACT]
 
 
 def test_decoder_handles_byte_by_byte_feeding_and_multiple_frames() -> None:

@@ -10,23 +10,13 @@ from pathlib import Path
 import pytest
 
 from broker_core.config.store import StoreConfig
-
-
-def fixtures_root() -> Path:
-    """The shared Apache fixtures: ``$ROCKETMQ_FIXTURES`` or ``<repo>/../shared/fixtures``."""
-    env = os.environ.get("ROCKETMQ_FIXTURES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+from tests.support.fixtures import store_dir
 
 
 @pytest.fixture(scope="session")
 def apache_store_dir() -> Path:
-    """``apache-4.9.8/store`` (read-only; skips when the fixtures are absent)."""
-    path = fixtures_root() / "apache-4.9.8" / "store"
-    if not path.is_dir():
-        pytest.fail(f"Apache fixtures not found at {path}")
-    return path
+    """``apache-4.9.8/store`` (read-only; fails loudly when the shared fixtures are missing)."""
+    return store_dir()
 
 
 @pytest.fixture
