@@ -75,11 +75,13 @@ def test_sigkill_sync_master_ten_rounds_loses_no_acknowledged_message(servers: S
             before = len(producer.acked)
             wait_for(lambda b=before: len(producer.acked) >= b + 20, 60, f"acks in round {round_no}")  # type: ignore[misc]
             master.kill()
-            acked = list(producer.acked)
+            acked = set(producer.acked)
             on_slave = wait_for(
-                lambda: (q := read_queue(reader, slave.addr, TOPIC, 0)) is not None
-                and set(acked) <= set(q)
-                and q,
+                lambda a=acked: (
+                    (q := read_queue(reader, slave.addr, TOPIC, 0)) is not None  # type: ignore[misc]
+                    and a <= set(q)
+                    and q
+                ),
                 30,
                 f"acknowledged messages on the slave after kill {round_no}",
             )
@@ -93,9 +95,11 @@ def test_sigkill_sync_master_ten_rounds_loses_no_acknowledged_message(servers: S
             "slave caught up with the restarted master",
         )
         bodies = wait_for(
-            lambda: (q := read_queue(reader, slave.addr, TOPIC, 0)) is not None
-            and set(producer.acked) <= set(q)
-            and q,
+            lambda: (
+                (q := read_queue(reader, slave.addr, TOPIC, 0)) is not None
+                and set(producer.acked) <= set(q)
+                and q
+            ),
             30,
             "every acknowledged message on the slave",
         )
