@@ -29,6 +29,7 @@ from broker_core.broker.processors.client import ClientProcessor
 from broker_core.broker.processors.consumer_admin import ConsumerAdminProcessor
 from broker_core.broker.processors.end_transaction import EndTransactionProcessor
 from broker_core.broker.processors.offsets import OffsetProcessor
+from broker_core.broker.processors.ops import OpsProcessor
 from broker_core.broker.processors.pull import PullProcessor
 from broker_core.broker.processors.query import QueryProcessor
 from broker_core.broker.processors.reply import ReplyProcessor
@@ -37,6 +38,7 @@ from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
 from broker_core.broker.replication import Replication
 from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.stats import BrokerStatsManager
 from broker_core.broker.timer.service import TimerService
 from broker_core.broker.topics import SCHEDULE_TOPIC, TopicConfigManager
 from broker_core.broker.transaction.checker import TransactionChecker
@@ -87,6 +89,7 @@ class BrokerApp:
             locks=RebalanceLockManager(cfg.rebalance_lock_max_live_time_ms / 1000),
             hold=self.hold,
             filters=ConsumerFilterManager(config_dir) if cfg.enable_property_filter else None,
+            stats=BrokerStatsManager(cfg.broker_cluster_name),
         )
         self.schedule = ScheduleMessageService(
             self.store, parse_delay_levels(self.store_config.message_delay_level), config_dir
@@ -102,6 +105,7 @@ class BrokerApp:
         OffsetProcessor(self.ctx).register(self.dispatcher)
         QueryProcessor(self.ctx).register(self.dispatcher)
         AdminProcessor(self.ctx, self._runtime_extra).register(self.dispatcher)
+        OpsProcessor(self.ctx, self._config_updated).register(self.dispatcher)
         self.dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, SendBackProcessor(self.ctx))
         ConsumerAdminProcessor(self.ctx, self.schedule).register(self.dispatcher)
         ReplyProcessor(self.ctx).register(self.dispatcher)
@@ -134,6 +138,10 @@ class BrokerApp:
             for level, (done, top) in self.schedule.progress().items()
         }
 
+    def _config_updated(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.registrar.cfg = config
+
     def _rerun_pull(self, request: Any, channel: Channel) -> Any:
         return self.pull.rerun(request, channel)
 
@@ -165,6 +173,7 @@ class BrokerApp:
             self.timer.start()
             self.tx_checker.start()
         self.pop.start()
+        self.ctx.stats.start()
         port = await self.server.start()
         if self.config.fast_listen_port:
             await self.fast_server.start()
@@ -222,6 +231,7 @@ class BrokerApp:
         await self.timer.stop()
         await self.pop.stop()
         await self.tx_checker.stop()
+        await self.ctx.stats.stop()
         if self.ctx.filters is not None:
             self.ctx.filters.persist(force=True)
         self.ctx.offsets.persist(force=True)

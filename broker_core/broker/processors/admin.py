@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.processors.ops import runtime_table
 from broker_core.broker.topics import is_system_topic
 from broker_core.config.broker import BrokerRole
 from broker_core.logsetup import get_logger
@@ -111,6 +112,7 @@ class AdminProcessor:
             "commitLogMinOffset": str(store.min_phy_offset),
             "dispatchBehindBytes": str(store.dispatch_behind_bytes()),
         }
+        table.update(runtime_table(self.ctx))
         if self.runtime_extra is not None:
             table.update(self.runtime_extra())
         return request.make_response(body=json.dumps({"table": table}).encode("utf-8"))

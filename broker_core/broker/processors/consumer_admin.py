@@ -18,6 +18,7 @@ from broker_core.broker.context import BrokerContext
 from broker_core.broker.groups import SubscriptionGroupConfig
 from broker_core.broker.offsets import TOPIC_GROUP_SEPARATOR
 from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.stats import GROUP_GET_NUMS
 from broker_core.broker.topics import OFFSET_MOVED_EVENT
 from broker_core.config.broker import BrokerRole
 from broker_core.errors import BrokerCoreError
@@ -174,7 +175,8 @@ class ConsumerAdminProcessor:
                 table[(topic, ctx.config.broker_name, qid)] = OffsetWrapper(
                     broker_offset, consumer_offset, last
                 )
-        return request.make_response(body=ConsumeStats(table).encode())
+        tps = sum(ctx.stats.minute_tps(GROUP_GET_NUMS, f"{t}@{h.consumer_group}") for t in topics)
+        return request.make_response(body=ConsumeStats(table, tps).encode())
 
     def topic_stats(self, request: RemotingCommand, channel: Channel) -> RemotingCommand:
         try:

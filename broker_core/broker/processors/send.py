@@ -76,7 +76,10 @@ class SendProcessor:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
         self._cluster_suffix = f"{MessageConst.CLUSTER}\x01{ctx.config.broker_cluster_name}\x02"
-        self._resp_extra = {"MSG_REGION": "DefaultRegion", "TRACE_ON": "true"}
+        self._resp_extra = {
+            "MSG_REGION": ctx.config.region_id,
+            "TRACE_ON": "true" if ctx.config.trace_on else "false",
+        }
         self._max_delay_level = len(parse_delay_levels(ctx.store.config.message_delay_level))
 
     def __call__(
@@ -132,7 +135,7 @@ class SendProcessor:
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
-        pending = self._respond(request, queue_id, self.ctx.store.put_message(msg))
+        pending = self._respond(request, queue_id, self.ctx.store.put_message(msg), msg.topic)
         if store_topic == TRANS_HALF_TOPIC:
             return with_transaction_id(pending, find_property(props, MessageConst.UNIQ_KEY) or "")
         return pending
@@ -274,11 +277,12 @@ class SendProcessor:
                     store_host=self.ctx.store_host,
                 )
             )
-        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs))
+        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs), topic)
 
     async def _respond(
-        self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult]
+        self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult], topic: str
     ) -> RemotingCommand:
+        started = time.monotonic()
         result = await pending
         code, remark = _PUT_STATUS_CODES.get(result.status, (ResponseCode.SYSTEM_ERROR, result.status.name))
         if (
@@ -291,8 +295,12 @@ class SendProcessor:
             )
             or result.append_result is None
         ):
+            self.ctx.stats.on_put_failed()
             return request.make_response(code, remark or result.status.name)
         ar = result.append_result
+        self.ctx.stats.on_put(
+            topic, queue_id, ar.msg_num, ar.wrote_bytes, (time.monotonic() - started) * 1000.0
+        )
         ext = {
             "msgId": ar.msg_id,
             "queueId": str(queue_id),

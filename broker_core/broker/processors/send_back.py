@@ -119,4 +119,5 @@ class SendBackProcessor:
         )
         if result.status not in _STORED:
             return request.make_response(ResponseCode.SYSTEM_ERROR, result.status.name)
+        ctx.stats.on_send_back(props.get(MessageConst.RETRY_TOPIC) or msg.topic, h.group)
         return request.make_response()
