@@ -1,4 +1,4 @@
-"""Command line: ``python -m broker_core namesrv|broker|dump|verify``.
+"""Command line: ``python -m broker_core namesrv|broker|dump|verify|admin``.
 
 ``namesrv`` and ``broker`` run until SIGTERM/SIGINT, then shut down cleanly (flush, persist
 metadata, unregister) and exit 0.
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m broker_core",
         description="RocketMQ-compatible NameServer and Broker (Apache RocketMQ 4.9 remoting protocol).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker,dump,verify}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker,dump,verify,admin}")
 
     ns = sub.add_parser(
         "namesrv", help="run a NameServer", description="Run a NameServer until SIGTERM/SIGINT."
@@ -49,10 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
         tool.add_argument("store_dir", metavar="STORE_DIR", help="store root (holds commitlog/)")
         tool.add_argument("--index-slots", type=int, help="maxHashSlotNum of the index files")
         tool.add_argument("--index-entries", type=int, help="maxIndexNum of the index files")
+    sub.add_parser(
+        "admin",
+        help="mqadmin-style admin commands (python -m broker_core admin --help)",
+        add_help=False,
+    ).add_argument("admin_args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["admin"]:  # everything after "admin" belongs to the admin tool's own parser
+        from broker_core.admin.cli import main as run_admin
+
+        return run_admin(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "namesrv":
         from broker_core.namesrv.app import run_from_args as run_namesrv

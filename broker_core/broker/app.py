@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
@@ -31,13 +29,16 @@ from broker_core.broker.processors.client import ClientProcessor
 from broker_core.broker.processors.consumer_admin import ConsumerAdminProcessor
 from broker_core.broker.processors.end_transaction import EndTransactionProcessor
 from broker_core.broker.processors.offsets import OffsetProcessor
+from broker_core.broker.processors.ops import OpsProcessor
 from broker_core.broker.processors.pull import PullProcessor
 from broker_core.broker.processors.query import QueryProcessor
 from broker_core.broker.processors.reply import ReplyProcessor
 from broker_core.broker.processors.send import SendProcessor
 from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
+from broker_core.broker.replication import Replication
 from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.stats import BrokerStatsManager
 from broker_core.broker.timer.service import TimerService
 from broker_core.broker.topics import SCHEDULE_TOPIC, TopicConfigManager
 from broker_core.broker.transaction.checker import TransactionChecker
@@ -50,7 +51,7 @@ from broker_core.config.broker import (
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
 from broker_core.errors import ConfigError
-from broker_core.logsetup import configure_logging
+from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode
@@ -59,7 +60,7 @@ from broker_core.remoting.headers.send import SEND_CODES
 from broker_core.remoting.server import RemotingServer
 from broker_core.store.message_store import MessageStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerApp:
@@ -88,6 +89,7 @@ class BrokerApp:
             locks=RebalanceLockManager(cfg.rebalance_lock_max_live_time_ms / 1000),
             hold=self.hold,
             filters=ConsumerFilterManager(config_dir) if cfg.enable_property_filter else None,
+            stats=BrokerStatsManager(cfg.broker_cluster_name),
         )
         self.schedule = ScheduleMessageService(
             self.store, parse_delay_levels(self.store_config.message_delay_level), config_dir
@@ -103,6 +105,7 @@ class BrokerApp:
         OffsetProcessor(self.ctx).register(self.dispatcher)
         QueryProcessor(self.ctx).register(self.dispatcher)
         AdminProcessor(self.ctx, self._runtime_extra).register(self.dispatcher)
+        OpsProcessor(self.ctx, self._config_updated).register(self.dispatcher)
         self.dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, SendBackProcessor(self.ctx))
         ConsumerAdminProcessor(self.ctx, self.schedule).register(self.dispatcher)
         ReplyProcessor(self.ctx).register(self.dispatcher)
@@ -120,6 +123,10 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
+        self.replication = Replication(
+            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+        )
+        self.registrar.on_master_info = self.replication.on_master_info
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -127,6 +134,10 @@ class BrokerApp:
             f"scheduleMessageOffset_{level}": f"{done},{top}"
             for level, (done, top) in self.schedule.progress().items()
         }
+
+    def _config_updated(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.registrar.cfg = config
 
     def _rerun_pull(self, request: Any, channel: Channel) -> Any:
         return self.pull.rerun(request, channel)
@@ -159,11 +170,13 @@ class BrokerApp:
             self.timer.start()
             self.tx_checker.start()
         self.pop.start()
+        self.ctx.stats.start()
         port = await self.server.start()
         if port != self.config.listen_port:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
             self.registrar.cfg = self.config
+        self.registrar.ha_server_addr = await self.replication.start(port)
         await self.registrar.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._persist_offsets()), loop.create_task(self._scan_clients())]
@@ -204,6 +217,7 @@ class BrokerApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registrar.stop()
+        await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
         await self.client.close()
@@ -211,6 +225,7 @@ class BrokerApp:
         await self.timer.stop()
         await self.pop.stop()
         await self.tx_checker.stop()
+        await self.ctx.stats.stop()
         if self.ctx.filters is not None:
             self.ctx.filters.persist(force=True)
         self.ctx.offsets.persist(force=True)
