@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from broker_core.message.model import Message, MessageExt
+from broker_core.message.trace import TraceBean, TraceContext, TraceType, encode_context, trace_keys
 from rocketmq_integration.client import (
     Admin,
     ClientConfig,
@@ -159,32 +160,38 @@ def test_trace_records_are_found_by_msg_id(cluster: Cluster) -> None:
             await admin.wait_for_route(trace.DEFAULT_TRACE_TOPIC, timeout=30)
             msg_id = "7F00000100002A9F0000000000000042"
             # what a Java client with enableMsgTrace writes: a Pub record, then SubBefore + SubAfter
-            pub = "\x01".join(["Pub", "1000", "DefaultRegion", "pg", "Orders", msg_id, "TagA", "k1",
-                               "127.0.0.1:10911", "12", "3", "0", "OFFSETID", "true"]) + "\x02"  # fmt: skip
-            sub = (
-                "\x01".join(["SubBefore", "2000", "DefaultRegion", "cg", "req1", msg_id, "0", "k1"]) + "\x02"
-                + "\x01".join(["SubAfter", "req1", msg_id, "5", "true", "k1", "0", "2005"]) + "\x02"
-            )  # fmt: skip
+            bean = TraceBean(
+                msg_id=msg_id, topic="Orders", tags="TagA", keys="k1", store_host=cluster.broker_addr
+            )
+            pub = TraceContext(TraceType.Pub, 1000, "DefaultRegion", "pg", cost_time=3, beans=[bean])
+            before = TraceContext(
+                TraceType.SubBefore, 2000, "DefaultRegion", "cg", request_id="r1", beans=[bean]
+            )
+            after = TraceContext(
+                TraceType.SubAfter, 2005, None, "cg", cost_time=5, request_id="r1", beans=[bean]
+            )
             async with Producer(
                 "dash_trace_pg", namesrv_addr=cluster.namesrv_addr, client_config=CLIENT
             ) as p:
-                for body in (sub, pub):
-                    m = Message(trace.DEFAULT_TRACE_TOPIC, body.encode())
-                    m.keys = [msg_id, "k1"]
+                for ctxs in ([before, after], [pub]):
+                    m = Message(trace.DEFAULT_TRACE_TOPIC, "".join(encode_context(c) for c in ctxs).encode())
+                    m.keys = trace_keys(ctxs[0])
                     await p.send(m)
-            records = []
+            records: list[Any] = []
             for _ in range(100):  # the index is built asynchronously after the store
                 records = await trace.lookup(admin, msg_id) or []
                 if len(records) == 3:
                     break
                 await asyncio.sleep(0.1)
-            assert [(r.type, r.group) for r in records] == [
+            assert [(r.msg_type, r.group_name) for r in records] == [
                 ("Pub", "pg"),
                 ("SubBefore", "cg"),
-                ("SubAfter", ""),
+                ("SubAfter", "cg"),
             ]
-            assert records[0].topic == "Orders" and records[0].success is True and records[0].cost_ms == 3
-            assert records[2].cost_ms == 5 and records[2].success is True
+            assert (
+                records[0].topic == "Orders" and records[0].status == "success" and records[0].cost_time == 3
+            )
+            assert records[2].cost_time == 5
             assert await trace.lookup(admin, msg_id, "NoSuchTraceTopic") is None
 
     run(scenario())
