@@ -22,10 +22,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "rocketmq_integration.django",
+    "rocketmq_integration.django.dashboard",
     "tests.django.testapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
@@ -42,6 +44,7 @@ TEMPLATES = [
         },
     }
 ]
+STATIC_URL = "static/"
 ROOT_URLCONF = "tests.django.urls"
 DATABASES = {
     "default": {
