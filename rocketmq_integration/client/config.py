@@ -71,6 +71,9 @@ class ClientConfig:
         unit_name: appended to the client id (``ip@instance@unit``) when set.
         mq_client_api_timeout: NameServer and admin request timeout.
         poll_name_server_interval: route refresh period.
+        route_discovery_first_delay: a subscribed topic without a route is re-queried after this
+            delay, then after twice as long, and so on ...
+        route_discovery_max_delay: ... up to this period (both capped at the poll interval).
         heartbeat_broker_interval: heartbeat period.
         persist_consumer_offset_interval: offset commit period.
         pull_time_delay_when_exception: back-off after a failed pull.
@@ -85,6 +88,8 @@ class ClientConfig:
     unit_name: str = ""
     mq_client_api_timeout: float = 3.0
     poll_name_server_interval: float = 30.0
+    route_discovery_first_delay: float = 0.5
+    route_discovery_max_delay: float = 2.0
     heartbeat_broker_interval: float = 30.0
     persist_consumer_offset_interval: float = 5.0
     pull_time_delay_when_exception: float = 1.0
