@@ -120,6 +120,9 @@ class BrokerApp:
             max_inflight_per_connection=cfg.server_worker_limit,
         )
         self.server = RemotingServer(remoting, self.dispatcher, on_channel_close=self._channel_closed)
+        # Apache's "fast"/VIP channel (listenPort - 2 there): Apache slaves sync topics through it
+        fast = dataclasses.replace(remoting, port=cfg.fast_listen_port)
+        self.fast_server = RemotingServer(fast, self.dispatcher, on_channel_close=self._channel_closed)
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
@@ -172,6 +175,8 @@ class BrokerApp:
         self.pop.start()
         self.ctx.stats.start()
         port = await self.server.start()
+        if self.config.fast_listen_port:
+            await self.fast_server.start()
         if port != self.config.listen_port:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
@@ -220,6 +225,7 @@ class BrokerApp:
         await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
+        await self.fast_server.stop()
         await self.client.close()
         await self.schedule.stop()
         await self.timer.stop()

@@ -60,6 +60,9 @@ class BrokerConfig:
         message_delay_level: ``messageDelayLevel``.
         rebalance_lock_max_live_time_ms: lock lease of ordered queues (60 s).
         slave_read_enable: ``slaveReadEnable``: pulls may be steered to a slave (suggestWhichBrokerId).
+        fast_listen_port: ``fastListenPort``: also serve requests on this port (0 = off). Apache 4.9.8
+            always opens this "fast"/VIP channel on ``listenPort - 2`` and its slaves fetch the
+            master's topic table through it, so set it to ``listenPort - 2`` to serve Apache slaves.
         server_worker_limit: requests processed concurrently per connection.
         timer_wheel_enable / timer_max_delay_sec / timer_precision_ms: 5.x ``timerWheelEnable``
             (true), ``timerMaxDelaySec`` (3 days), ``timerPrecisionMs`` (1000).
@@ -100,6 +103,7 @@ class BrokerConfig:
     message_delay_level: str = DEFAULT_DELAY_LEVELS
     rebalance_lock_max_live_time_ms: int = 60000
     slave_read_enable: bool = False
+    fast_listen_port: int = 0
     max_frame_length: int = 16 * 1024 * 1024
     server_worker_limit: int = 4096
     # 5.x timer messages (broker_core.broker.timer), request-reply and POP (broker_core.broker.pop)

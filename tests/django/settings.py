@@ -23,10 +23,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "rocketmq_integration.django",
+    "rocketmq_integration.django.dashboard",
     "tests.django.testapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
@@ -43,6 +45,7 @@ TEMPLATES = [
         },
     }
 ]
+STATIC_URL = "static/"
 ROOT_URLCONF = "tests.django.urls"
 # A file (not in-memory) test database, so that relay/producer subprocesses started by a test
 # can open the same database: they get its path in ROCKETMQ_TEST_DB.
