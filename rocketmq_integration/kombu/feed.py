@@ -124,6 +124,10 @@ class Feed:
         self.session.loop.call_soon_threadsafe(self._wake)
 
     # ------------------------------------------------------------------ loop side
+    def wake_on_loop(self) -> None:
+        """:meth:`wake` for code already on the loop thread."""
+        self._wake()
+
     def _wake(self) -> None:
         if self._capacity is not None:
             self._capacity.set()

@@ -68,7 +68,7 @@ class Session:
         self._admin: Admin | None = None
         self._pop: dict[tuple[str, str], PopConsumer] = {}
         self._topics: set[str] = set()
-        self._outbox: collections.deque[Callable[[], Coroutine[Any, Any, Any]]] = collections.deque()
+        self._outbox: collections.deque[Callable[[], Coroutine[Any, Any, Any] | None]] = collections.deque()
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._bindings: list[Binding] | None = None
@@ -80,8 +80,10 @@ class Session:
         """Run ``coro`` on the loop and wait for it."""
         return self.thread.run(coro, timeout)
 
-    def submit(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Run ``make()`` on the loop soon, without waiting; errors are logged. Thread-safe."""
+    def submit(self, make: Callable[[], Coroutine[Any, Any, Any] | None]) -> None:
+        """Call ``make()`` on the loop soon, and run the coroutine it returns (if any) as a task,
+        without waiting; errors are logged. Thread-safe, and cheap: calls submitted before the
+        loop gets to them share one wake-up of the loop (the acks of a burst of tasks)."""
         self._outbox.append(make)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -90,7 +92,9 @@ class Session:
     def _flush(self) -> None:
         self._flush_scheduled = False
         while self._outbox:
-            self.spawn(self._outbox.popleft()())
+            coro = self._outbox.popleft()()
+            if coro is not None:
+                self.spawn(coro)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start ``coro`` as a task on the loop (call from the loop thread); errors are logged."""
@@ -280,12 +284,19 @@ class Session:
                 raise first
             raise MQBrokerError(first.code, first.remark)
 
+    def cached_bindings(self) -> list[Binding] | None:
+        """The binding table if the cached copy is fresh (any thread; no I/O), else None."""
+        rows = self._bindings
+        if rows is not None and time.monotonic() - self._bindings_at < self.options.bindings_cache_seconds:
+            return rows
+        return None
+
     async def bindings(self, refresh: bool = False) -> list[Binding]:
         """The broker-side binding table, cached for ``bindings_cache_seconds``."""
         now = time.monotonic()
-        fresh = now - self._bindings_at < self.options.bindings_cache_seconds
-        if self._bindings is not None and fresh and not refresh:
-            return self._bindings
+        cached = self.cached_bindings()
+        if cached is not None and not refresh:
+            return cached
         ext = GetKVListByNamespaceRequestHeader(self.kv_namespace).to_ext_fields()
         last: Exception | None = None
         for addr in self._ns_addrs():

@@ -268,6 +268,8 @@ class Channel(virtual.Channel):
             self._run(self.session.unbind(rows))
 
     def _remote_bindings(self, refresh: bool = False) -> list[Binding]:
+        if not refresh and (rows := self.session.cached_bindings()) is not None:
+            return rows  # the hot path of every publish: no hop to the loop thread
         return list(self._run(self.session.bindings(refresh)))
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
@@ -390,9 +392,10 @@ class Channel(virtual.Channel):
         lease = self.feed.leases.pop(delivery_tag, None)
         if lease is None:
             return
-        self.feed.wake()
-        self.connection.wakeup.set()
         session = self.session
+        session.submit(self.feed.wake_on_loop)  # rides along with the ack: one loop wake-up per burst
+        if self.feed.inbox:
+            self.connection.wakeup.set()  # the prefetch window may have been what held them back
         if how == "ack":
             session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
         elif how == "requeue":
