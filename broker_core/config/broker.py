@@ -51,6 +51,12 @@ class BrokerConfig:
         enable_property_filter: ``enablePropertyFilter`` (SQL92).
         acl_enable: ``aclEnable``: verify signed requests against ``plain_acl.yml``
             (:mod:`broker_core.broker.acl`).
+        acl_file: ``aclFile`` (ours; Apache's system property ``rocketmq.acl.plain.file``): the
+            main ACL file; default ``<rocketmqHome>/conf/plain_acl.yml``. Files under the main
+            file's ``acl/`` sibling folder are loaded too.
+        acl_watch_interval_ms: ``aclWatchIntervalMs`` (ours): how often the ACL files' modification
+            times are checked for hot reload (Apache: 5000).
+        rocketmq_home: ``rocketmqHome`` (default: environment ``ROCKETMQ_HOME``, read by the CLI).
         trace_on / region_id: ``traceOn`` / ``regionId``, answered as ``TRACE_ON`` / ``MSG_REGION``
             on every send (the Java client writes a Pub trace only when both are present and on).
         transaction_time_out / transaction_check_max / transaction_check_interval: check-back of
@@ -94,6 +100,9 @@ class BrokerConfig:
     msg_trace_topic_name: str = "RMQ_SYS_TRACE_TOPIC"
     enable_property_filter: bool = False
     acl_enable: bool = False
+    acl_file: str = ""
+    acl_watch_interval_ms: int = 5000
+    rocketmq_home: str = ""
     trace_on: bool = True
     region_id: str = "DefaultRegion"
     transaction_time_out: int = 6000
