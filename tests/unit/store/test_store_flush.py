@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +138,42 @@ async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
         assert (await store.put_message(msg())).status is PutStatus.PUT_OK
     finally:
         await store.shutdown()
+
+
+@async_test
+async def test_checkpoint_never_persists_a_logics_time_ahead_of_the_flushed_consume_queues(
+    small_config: StoreConfig,
+) -> None:
+    """Any save (an index-file roll saves the checkpoint too) writes only the consume-queue time
+    that a complete consume-queue flush has covered; abnormal recovery trusts it to skip segments."""
+    store = MessageStore(small_config)
+    await store.start()
+    try:
+        r = await store.put_message(msg(10))
+        assert r.append_result is not None
+        await store.reput.wait_dispatched()
+        assert store.checkpoint.logics_dispatched_timestamp == r.append_result.store_timestamp
+        await store.checkpoint.save()  # what IndexService does when an index file fills
+        on_disk = StoreCheckpoint(small_config.checkpoint_path)
+        on_disk.load()
+        assert on_disk.logics_msg_timestamp < r.append_result.store_timestamp
+        await store.cq_flusher.flush_all()
+        await store.checkpoint.save()
+        on_disk.load()
+        assert on_disk.logics_msg_timestamp == r.append_result.store_timestamp
+    finally:
+        await store.shutdown()
+
+
+def test_concurrent_checkpoint_saves_do_not_race_on_the_tmp_file(tmp_path: Path) -> None:
+    cp = StoreCheckpoint(tmp_path / "checkpoint")
+    cp.physic_msg_timestamp = 7
+
+    async def many() -> None:
+        await asyncio.gather(*(cp.save() for _ in range(50)))
+
+    asyncio.run(many())
+    again = StoreCheckpoint(tmp_path / "checkpoint")
+    again.load()
+    assert again.physic_msg_timestamp == 7
+    assert not (tmp_path / "checkpoint.tmp").exists()
