@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -119,8 +120,13 @@ async def test_shutdown_flushes_and_persists_checkpoint(small_config: StoreConfi
 async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stall = {"seconds": 0.4}
-    monkeypatch.setattr(MappedFile, "sync", lambda self: time.sleep(stall["seconds"]))
+    started, release = threading.Event(), threading.Event()
+
+    def stalled_sync(self: MappedFile) -> None:
+        started.set()
+        assert release.wait(30), "the test never released the stalled sync"
+
+    monkeypatch.setattr(MappedFile, "sync", stalled_sync)
     config = dataclasses.replace(
         small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH, os_page_cache_busy_timeout_millis=100
     )
@@ -128,12 +134,13 @@ async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     await store.start()
     try:
         first = asyncio.create_task(store.put_message(msg()))
-        await asyncio.sleep(0.2)  # the group commit for `first` has been running > 100 ms
+        assert await asyncio.to_thread(started.wait, 30)  # the group commit for `first` is in its sync
+        await asyncio.sleep(0.15)  # ... and stays there (until released) past the 100 ms threshold
         assert store.is_os_page_cache_busy()  # the broker answers SYSTEM_BUSY [REJECTREQUEST] now
         busy = await store.put_message(msg())
         assert busy.status is PutStatus.OS_PAGECACHE_BUSY and busy.append_result is None
+        release.set()
         assert (await first).status is PutStatus.PUT_OK
-        stall["seconds"] = 0.0
         assert not store.is_os_page_cache_busy()
         assert (await store.put_message(msg())).status is PutStatus.PUT_OK
     finally:
