@@ -26,6 +26,7 @@ __all__ = [
     "RemotingError",
     "RemotingTimeoutError",
     "RocketMQIntegrationError",
+    "SubscriptionConflictError",
     "ValidationError",
 ]
 
@@ -93,3 +94,8 @@ class ConversionError(RocketMQIntegrationError):
 
 class ListenerConfigError(RocketMQIntegrationError):
     """A listener declaration is invalid."""
+
+
+class SubscriptionConflictError(ListenerConfigError):
+    """Two listeners of one consumer group subscribe differently (RocketMQ would silently lose
+    messages: each member filters by its own subscription while the queues are shared)."""

@@ -1,53 +1,56 @@
-"""structlog configuration and context helpers for the client and framework layer.
+"""Logging of the client and framework layer: structlog over the standard ``logging`` module.
 
-Libraries never configure logging at import time; applications (or tests) call
-:func:`configure_logging` once at the edge. Modules use ``log = get_logger(__name__)`` and bind
-``topic``, ``queue_id``, ``group``, ``msg_id`` as context. Listener containers bind per-message
-context with :func:`bound_context`, which uses contextvars so it follows the asyncio task.
+The package never configures logging for its user. Its modules use ``log = get_logger(__name__)``
+(a structlog logger whose records go to ``logging.getLogger(__name__)``) and bind ``topic``,
+``queue_id``, ``group``, ``msg_id`` as context; listener containers bind per-message context with
+:func:`bound_context` (contextvars, so it follows the asyncio task).
+
+Unconfigured, a program prints nothing on stdout and only WARNING and above on stderr (Python's
+last-resort handler). To see more, configure ``logging`` as usual (logger names
+``rocketmq_integration`` and ``broker_core``) or call :func:`configure_logging` once at start-up::
+
+    from rocketmq_integration.logging import configure_logging
+
+    configure_logging("info")               # console lines on stderr, ISO 8601 UTC timestamps
+    configure_logging("info", json=True)    # one JSON object per line
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
-__all__ = ["bind_context", "bound_context", "clear_context", "configure_logging", "get_logger"]
+from broker_core.logsetup import StructuredFormatter, get_logger
+from broker_core.logsetup import configure_logging as _configure
+
+__all__ = [
+    "StructuredFormatter",
+    "bind_context",
+    "bound_context",
+    "clear_context",
+    "configure_logging",
+    "get_logger",
+]
 
 
-def configure_logging(level: int | str = "INFO", *, json: bool = False) -> None:
-    """Configure structlog (and stdlib logging) for console or JSON output.
+def configure_logging(
+    level: int | str = "INFO", *, json: bool = False, stream: IO[str] | None = None
+) -> None:
+    """Send log records at ``level`` and above to ``stream`` (default stderr).
+
+    Installs one handler with :class:`StructuredFormatter` on the root logger (calling it again
+    replaces that handler; handlers of the application are kept) and sets the root level.
 
     Args:
-        level: minimum level name or number.
-        json: render one JSON object per line instead of the console renderer.
+        level: minimum level name (``"debug"``, ``"info"``, ``"warning"``, ``"error"``) or number.
+        json: one JSON object per line (``timestamp``, ``level``, ``logger``, ``event`` and the
+            bound keys) instead of ``timestamp [level] logger: event key=value`` lines.
+        stream: where to write (default ``sys.stderr``).
     """
-    lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else level
-    logging.basicConfig(stream=sys.stderr, level=lvl, format="%(message)s")
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        cache_logger_on_first_use=True,
-    )
-
-
-def get_logger(name: str, **initial: Any) -> Any:
-    """A structlog logger named ``name`` with optional initial bound values."""
-    return structlog.get_logger(name).bind(logger=name, **initial) if initial else structlog.get_logger(name)
+    _configure(level, json=json, stream=stream)
 
 
 def bind_context(**values: Any) -> None:

@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
+from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
@@ -31,13 +32,16 @@ from broker_core.broker.processors.client import ClientProcessor
 from broker_core.broker.processors.consumer_admin import ConsumerAdminProcessor
 from broker_core.broker.processors.end_transaction import EndTransactionProcessor
 from broker_core.broker.processors.offsets import OffsetProcessor
+from broker_core.broker.processors.ops import OpsProcessor
 from broker_core.broker.processors.pull import PullProcessor
 from broker_core.broker.processors.query import QueryProcessor
 from broker_core.broker.processors.reply import ReplyProcessor
 from broker_core.broker.processors.send import SendProcessor
 from broker_core.broker.processors.send_back import SendBackProcessor
 from broker_core.broker.registration import BrokerRegistrar
+from broker_core.broker.replication import Replication
 from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.stats import BrokerStatsManager
 from broker_core.broker.timer.service import TimerService
 from broker_core.broker.topics import SCHEDULE_TOPIC, TopicConfigManager
 from broker_core.broker.transaction.checker import TransactionChecker
@@ -49,8 +53,8 @@ from broker_core.config.broker import (
 )
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
-from broker_core.errors import ConfigError
-from broker_core.logsetup import configure_logging
+from broker_core.errors import BrokerCoreError, ConfigError
+from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode
@@ -59,7 +63,7 @@ from broker_core.remoting.headers.send import SEND_CODES
 from broker_core.remoting.server import RemotingServer
 from broker_core.store.message_store import MessageStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerApp:
@@ -88,6 +92,7 @@ class BrokerApp:
             locks=RebalanceLockManager(cfg.rebalance_lock_max_live_time_ms / 1000),
             hold=self.hold,
             filters=ConsumerFilterManager(config_dir) if cfg.enable_property_filter else None,
+            stats=BrokerStatsManager(cfg.broker_cluster_name),
         )
         self.schedule = ScheduleMessageService(
             self.store, parse_delay_levels(self.store_config.message_delay_level), config_dir
@@ -103,12 +108,17 @@ class BrokerApp:
         OffsetProcessor(self.ctx).register(self.dispatcher)
         QueryProcessor(self.ctx).register(self.dispatcher)
         AdminProcessor(self.ctx, self._runtime_extra).register(self.dispatcher)
+        OpsProcessor(self.ctx, self._config_updated).register(self.dispatcher)
         self.dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, SendBackProcessor(self.ctx))
         ConsumerAdminProcessor(self.ctx, self.schedule).register(self.dispatcher)
         ReplyProcessor(self.ctx).register(self.dispatcher)
         self.pop.register(self.dispatcher)
         self.dispatcher.register(RequestCode.END_TRANSACTION, EndTransactionProcessor(self.ctx))
         self.dispatcher.register(RequestCode.CHECK_CLIENT_CONFIG, CheckClientConfigProcessor(cfg))
+        self.acl = _acl_validator(cfg)
+        AclAdminProcessor(self.ctx, self.acl).register(self.dispatcher)
+        if self.acl is not None:
+            self.dispatcher.set_guard(self.acl.guard)
         self.tx_checker = TransactionChecker(self.ctx, self.store_config.file_reserved_time)
         remoting = RemotingConfig(
             host=cfg.broker_ip1 if cfg.broker_ip1 else "127.0.0.1",
@@ -117,9 +127,16 @@ class BrokerApp:
             max_inflight_per_connection=cfg.server_worker_limit,
         )
         self.server = RemotingServer(remoting, self.dispatcher, on_channel_close=self._channel_closed)
+        # Apache's "fast"/VIP channel (listenPort - 2 there): Apache slaves sync topics through it
+        fast = dataclasses.replace(remoting, port=cfg.fast_listen_port)
+        self.fast_server = RemotingServer(fast, self.dispatcher, on_channel_close=self._channel_closed)
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
+        self.replication = Replication(
+            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+        )
+        self.registrar.on_master_info = self.replication.on_master_info
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -127,6 +144,10 @@ class BrokerApp:
             f"scheduleMessageOffset_{level}": f"{done},{top}"
             for level, (done, top) in self.schedule.progress().items()
         }
+
+    def _config_updated(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.registrar.cfg = config
 
     def _rerun_pull(self, request: Any, channel: Channel) -> Any:
         return self.pull.rerun(request, channel)
@@ -159,11 +180,17 @@ class BrokerApp:
             self.timer.start()
             self.tx_checker.start()
         self.pop.start()
+        self.ctx.stats.start()
+        if self.acl is not None:
+            self.acl.start()
         port = await self.server.start()
+        if self.config.fast_listen_port:
+            await self.fast_server.start()
         if port != self.config.listen_port:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
             self.registrar.cfg = self.config
+        self.registrar.ha_server_addr = await self.replication.start(port)
         await self.registrar.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._persist_offsets()), loop.create_task(self._scan_clients())]
@@ -204,13 +231,18 @@ class BrokerApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registrar.stop()
+        await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
+        await self.fast_server.stop()
         await self.client.close()
         await self.schedule.stop()
         await self.timer.stop()
         await self.pop.stop()
         await self.tx_checker.stop()
+        await self.ctx.stats.stop()
+        if self.acl is not None:
+            await self.acl.stop()
         if self.ctx.filters is not None:
             self.ctx.filters.persist(force=True)
         self.ctx.offsets.persist(force=True)
@@ -218,6 +250,19 @@ class BrokerApp:
         self.ctx.groups.persist()
         await self.store.shutdown()
         log.info("broker stopped", broker_name=self.config.broker_name)
+
+
+def _acl_validator(cfg: BrokerConfig) -> PlainAccessValidator | None:
+    """The ACL hook when ``aclEnable``: ``aclFile`` or ``<rocketmqHome>/conf/plain_acl.yml`` plus ``acl/``."""
+    if not cfg.acl_enable:
+        return None
+    if cfg.acl_file:
+        main = Path(cfg.acl_file)
+    elif cfg.rocketmq_home:
+        main = Path(cfg.rocketmq_home) / "conf" / "plain_acl.yml"
+    else:
+        raise ConfigError("aclEnable=true needs aclFile or rocketmqHome (environment ROCKETMQ_HOME)")
+    return PlainAccessValidator(PlainAclFiles(main, main.parent / "acl"), cfg.acl_watch_interval_ms / 1000)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConfig]:
@@ -237,6 +282,10 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
         if value is not None:
             props[key] = str(value)
     props.setdefault("storePathRootDir", str(Path.home() / "store"))
+    if getattr(args, "acl_file", None):
+        props["aclFile"] = args.acl_file
+    if os.environ.get("ROCKETMQ_HOME"):
+        props.setdefault("rocketmqHome", os.environ["ROCKETMQ_HOME"])
     broker_cfg, rest = broker_config_from_properties(props)
     if "messageDelayLevel" in props:  # read by both: the broker's schedule service and the store
         rest["messageDelayLevel"] = props["messageDelayLevel"]
@@ -264,7 +313,7 @@ async def _serve(app: BrokerApp) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         port = await app.start()
-    except OSError as exc:
+    except (OSError, BrokerCoreError) as exc:
         print(f"broker: cannot start: {exc}", file=sys.stderr)
         return 1
     print(f"broker {app.config.broker_name} listening on {app.config.broker_ip1}:{port}", flush=True)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.heartbeat import ConsumerData, SubscriptionData
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.codes import RequestCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.errors_util import ignore_closed
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
@@ -11,6 +11,7 @@ from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
 from broker_core.broker.offsets import ConsumerOffsetManager
+from broker_core.broker.stats import BrokerStatsManager
 from broker_core.broker.topics import TopicConfigManager
 from broker_core.config.broker import BrokerConfig
 from broker_core.store.message_store import MessageStore
@@ -31,6 +32,8 @@ class BrokerContext:
     filters: ConsumerFilterManager | None = None
     #: called after a topic is created or changed, so the NameServers learn it at once
     on_topics_changed: Callable[[], None] = lambda: None
+    #: put/get counters (VIEW_BROKER_STATS_DATA, runtime info, consume TPS, /metrics)
+    stats: BrokerStatsManager = field(default_factory=BrokerStatsManager)
 
     @property
     def store_host(self) -> tuple[str, int]:

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.persist import ConfigFile
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.topic_config import DataVersion
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PRECREATED_GROUPS = (
     "TOOLS_CONSUMER",

@@ -9,19 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-
-import structlog
+from collections.abc import Callable
 
 from broker_core.broker.topics import TopicConfigManager
 from broker_core.config.broker import BrokerConfig
 from broker_core.errors import RemotingError
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.register import RegisterBrokerBody, body_crc32
 from broker_core.remoting.body.topic_config import PERM_READ, PERM_WRITE, TopicConfigSerializeWrapper
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class BrokerRegistrar:
@@ -33,6 +33,10 @@ class BrokerRegistrar:
         self._pending: asyncio.Task[None] | None = None
         self._dirty = False
         self._log = log.bind(broker_name=cfg.broker_name, broker_addr=cfg.broker_addr)
+        #: advertised HA address (``haServerAddr``); None = ``brokerIP1:listenPort+1``
+        self.ha_server_addr: str | None = None
+        #: told ``(masterAddr, haServerAddr)`` from each NameServer answer (a slave's master)
+        self.on_master_info: Callable[[str | None, str | None], None] | None = None
 
     def _header(self) -> dict[str, str]:
         return {
@@ -56,7 +60,8 @@ class BrokerRegistrar:
             return
         body = self._body()
         ext = self._header()
-        ext.update(haServerAddr=self.cfg.ha_server_addr, compressed="false", bodyCrc32=str(body_crc32(body)))
+        ha_addr = self.ha_server_addr or self.cfg.ha_server_addr
+        ext.update(haServerAddr=ha_addr, compressed="false", bodyCrc32=str(body_crc32(body)))
         await asyncio.gather(*(self._register_one(a, dict(ext), body) for a in addrs))
 
     async def _register_one(self, addr: str, ext: dict[str, str], body: bytes) -> None:
@@ -70,6 +75,9 @@ class BrokerRegistrar:
             self._log.warning(
                 "namesrv refused registration", namesrv=addr, code=response.code, remark=response.remark
             )
+        elif self.on_master_info is not None:
+            fields = response.ext_fields or {}
+            self.on_master_info(fields.get("masterAddr") or None, fields.get("haServerAddr") or None)
 
     async def unregister_all(self) -> None:
         for addr in self.cfg.namesrv_addrs:

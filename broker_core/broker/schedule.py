@@ -21,10 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.persist import ConfigFile
 from broker_core.broker.topics import SCHEDULE_TOPIC, TRANS_HALF_TOPIC
+from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage, MessageExt
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
 from broker_core.message.sysflag import TRANSACTION_TYPE_MASK, MessageSysFlag
@@ -34,7 +33,7 @@ from broker_core.store.results import PutStatus
 
 __all__ = ["ScheduleMessageService", "delayed_destination", "replace_property"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _RETRY_AFTER_PUT_FAILURE = 0.1  # Apache DELAY_FOR_A_WHILE
 _RETRY_AFTER_ERROR = 10.0  # Apache DELAY_FOR_A_PERIOD

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import structlog
-
 from broker_core.broker.persist import ConfigFile
 from broker_core.config.broker import BrokerConfig
+from broker_core.logsetup import get_logger
 from broker_core.message.names import validate_topic
 from broker_core.remoting.body.topic_config import (
     PERM_INHERIT,
@@ -23,7 +22,7 @@ from broker_core.remoting.body.topic_config import (
     TopicConfigSerializeWrapper,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 AUTO_CREATE_TOPIC_KEY = "TBW102"
 SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"

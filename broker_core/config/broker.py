@@ -49,6 +49,16 @@ class BrokerConfig:
         cluster_topic_enable / broker_topic_enable: ``clusterTopicEnable`` / ``brokerTopicEnable``.
         trace_topic_enable / msg_trace_topic_name: ``traceTopicEnable`` / ``msgTraceTopicName``.
         enable_property_filter: ``enablePropertyFilter`` (SQL92).
+        acl_enable: ``aclEnable``: verify signed requests against ``plain_acl.yml``
+            (:mod:`broker_core.broker.acl`).
+        acl_file: ``aclFile`` (ours; Apache's system property ``rocketmq.acl.plain.file``): the
+            main ACL file; default ``<rocketmqHome>/conf/plain_acl.yml``. Files under the main
+            file's ``acl/`` sibling folder are loaded too.
+        acl_watch_interval_ms: ``aclWatchIntervalMs`` (ours): how often the ACL files' modification
+            times are checked for hot reload (Apache: 5000).
+        rocketmq_home: ``rocketmqHome`` (default: environment ``ROCKETMQ_HOME``, read by the CLI).
+        trace_on / region_id: ``traceOn`` / ``regionId``, answered as ``TRACE_ON`` / ``MSG_REGION``
+            on every send (the Java client writes a Pub trace only when both are present and on).
         transaction_time_out / transaction_check_max / transaction_check_interval: check-back of
             half messages (``transactionTimeOut`` 6000 ms, ``transactionCheckMax`` 15,
             ``transactionCheckInterval`` 60000 ms); reject_transaction_message:
@@ -56,6 +66,9 @@ class BrokerConfig:
         message_delay_level: ``messageDelayLevel``.
         rebalance_lock_max_live_time_ms: lock lease of ordered queues (60 s).
         slave_read_enable: ``slaveReadEnable``: pulls may be steered to a slave (suggestWhichBrokerId).
+        fast_listen_port: ``fastListenPort``: also serve requests on this port (0 = off). Apache 4.9.8
+            always opens this "fast"/VIP channel on ``listenPort - 2`` and its slaves fetch the
+            master's topic table through it, so set it to ``listenPort - 2`` to serve Apache slaves.
         server_worker_limit: requests processed concurrently per connection.
         timer_wheel_enable / timer_max_delay_sec / timer_precision_ms: 5.x ``timerWheelEnable``
             (true), ``timerMaxDelaySec`` (3 days), ``timerPrecisionMs`` (1000).
@@ -86,6 +99,12 @@ class BrokerConfig:
     trace_topic_enable: bool = False
     msg_trace_topic_name: str = "RMQ_SYS_TRACE_TOPIC"
     enable_property_filter: bool = False
+    acl_enable: bool = False
+    acl_file: str = ""
+    acl_watch_interval_ms: int = 5000
+    rocketmq_home: str = ""
+    trace_on: bool = True
+    region_id: str = "DefaultRegion"
     transaction_time_out: int = 6000
     transaction_check_max: int = 15
     transaction_check_interval: int = 60000
@@ -93,6 +112,7 @@ class BrokerConfig:
     message_delay_level: str = DEFAULT_DELAY_LEVELS
     rebalance_lock_max_live_time_ms: int = 60000
     slave_read_enable: bool = False
+    fast_listen_port: int = 0
     max_frame_length: int = 16 * 1024 * 1024
     server_worker_limit: int = 4096
     # 5.x timer messages (broker_core.broker.timer), request-reply and POP (broker_core.broker.pop)
@@ -204,4 +224,39 @@ def broker_config_from_properties(props: dict[str, str]) -> tuple[BrokerConfig, 
         raise ConfigError("brokerName and brokerClusterName must not be empty")
     if cfg.broker_role is BrokerRole.SLAVE and cfg.broker_id == 0:
         raise ConfigError("a SLAVE broker needs brokerId > 0")
+    if cfg.broker_role is not BrokerRole.SLAVE and cfg.broker_id != 0:
+        cfg = dataclasses.replace(cfg, broker_id=0)  # Apache forces brokerId 0 on a master role
     return cfg, rest
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
+def broker_config_to_properties(cfg: BrokerConfig) -> dict[str, str]:
+    """The Apache ``key -> value`` strings of ``cfg`` (GET_BROKER_CONFIG), unknown extras included."""
+    out = {key: _format(getattr(cfg, f.name)) for key, f in _key_map(BrokerConfig).items()}
+    out.update(cfg.extra)
+    return dict(sorted(out.items()))
+
+
+def update_broker_config(cfg: BrokerConfig, props: dict[str, str]) -> BrokerConfig:
+    """``cfg`` with the known keys of ``props`` replaced (UPDATE_BROKER_CONFIG); others go to ``extra``.
+
+    Raises:
+        ConfigError: a value does not parse as its key's type.
+    """
+    keys = _key_map(BrokerConfig)
+    changes: dict[str, Any] = {}
+    extra = dict(cfg.extra)
+    for key, raw in props.items():
+        f = keys.get(key)
+        if f is None:
+            extra[key] = raw
+        else:
+            changes[f.name] = convert(key, raw, getattr(cfg, f.name))
+    return dataclasses.replace(cfg, extra=extra, **changes)

@@ -88,6 +88,17 @@ class StoreConfig:
         os_page_cache_busy_timeout_millis: ``osPageCacheBusyTimeOutMills``.
         message_delay_level: ``messageDelayLevel`` — delay per level (``"1s 5s 10s ... 2h"``); the store
             needs it to compute the delivery time kept as tagsCode of ``SCHEDULE_TOPIC_XXXX`` entries.
+        ha_listen_port: ``haListenPort`` — the master's replication port; 0 (default) means
+            ``listenPort + 1`` (Apache always forces that; here an explicit value is honoured).
+        ha_master_address: ``haMasterAddress`` — a slave's fixed master HA address (else the one the
+            NameServer returns at registration).
+        ha_send_heartbeat_interval: ``haSendHeartbeatInterval`` — slave report / master heartbeat period.
+        ha_housekeeping_interval: ``haHousekeepingInterval`` — an HA connection silent this long closes.
+        ha_transfer_batch_size: ``haTransferBatchSize`` — the most bytes in one transfer frame.
+        ha_slave_fallbehind_max: ``haSlaveFallbehindMax`` — a SYNC_MASTER answers SLAVE_NOT_AVAILABLE
+            when its slave is further behind than this.
+        ha_connect_retry_interval: pause before a slave reconnects to its master (Apache: fixed 5 s).
+        slave_timeout: ``slaveTimeout`` — how long a SYNC_MASTER put waits for the slave's ack.
     """
 
     store_path_root_dir: Path = field(default=Path.home() / "store", metadata=_key("storePathRootDir"))
@@ -141,6 +152,15 @@ class StoreConfig:
     )
     os_page_cache_busy_timeout_millis: int = field(default=1000, metadata=_key("osPageCacheBusyTimeOutMills"))
     message_delay_level: str = field(default=DEFAULT_MESSAGE_DELAY_LEVEL, metadata=_key("messageDelayLevel"))
+    # master/slave replication (storage spec §7)
+    ha_listen_port: int = field(default=0, metadata=_key("haListenPort"))
+    ha_master_address: str = field(default="", metadata=_key("haMasterAddress"))
+    ha_send_heartbeat_interval: int = field(default=5000, metadata=_key("haSendHeartbeatInterval"))
+    ha_housekeeping_interval: int = field(default=20000, metadata=_key("haHousekeepingInterval"))
+    ha_transfer_batch_size: int = field(default=32768, metadata=_key("haTransferBatchSize"))
+    ha_slave_fallbehind_max: int = field(default=268435456, metadata=_key("haSlaveFallbehindMax"))
+    ha_connect_retry_interval: int = field(default=5000, metadata=_key("haConnectRetryInterval"))
+    slave_timeout: int = field(default=3000, metadata=_key("slaveTimeout"))
 
     def __post_init__(self) -> None:
         if self.mapped_file_size_commit_log < 4096:

@@ -21,10 +21,8 @@ import dataclasses
 import signal
 import sys
 
-import structlog
-
 from broker_core.config.namesrv import NamesrvConfig
-from broker_core.logsetup import configure_logging
+from broker_core.logsetup import configure_logging, get_logger
 from broker_core.namesrv.kv_config import KVConfigManager
 from broker_core.namesrv.processor import NamesrvProcessor
 from broker_core.namesrv.routes import RouteInfoManager
@@ -34,7 +32,7 @@ from broker_core.remoting.server import RemotingServer
 
 __all__ = ["NamesrvApp", "run_from_args"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Apache starts the expiry scan 5 s after start-up.
 _FIRST_SCAN_DELAY = 5.0

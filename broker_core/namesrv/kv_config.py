@@ -18,13 +18,12 @@ import os
 import shutil
 from pathlib import Path
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.remoting import fastjson
 
 __all__ = ["ORDER_TOPIC_CONFIG", "KVConfigManager", "write_file"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Namespace whose entries (topic -> ``brokerName:queueNum;…``) mark ordered topics.
 ORDER_TOPIC_CONFIG = "ORDER_TOPIC_CONFIG"

@@ -16,9 +16,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from broker_core.config.namesrv import NamesrvConfig, parse_properties
+from broker_core.logsetup import get_logger
 from broker_core.namesrv.kv_config import ORDER_TOPIC_CONFIG, KVConfigManager, write_file
 from broker_core.namesrv.routes import RouteInfoManager
 from broker_core.remoting.body import (
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NamesrvProcessor", "topic_not_exist_remark"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: ``MQVersion.Version.V4_9_4``: from this request version routes are answered in standard JSON.
 V4_9_4 = 401

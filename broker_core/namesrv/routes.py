@@ -23,8 +23,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body import (
     MASTER_ID,
     PERM_READ,
@@ -41,7 +40,7 @@ from broker_core.remoting.body import (
 
 __all__ = ["BrokerLiveInfo", "RegisterResult", "RouteInfoManager"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: TopicSysFlag bits (remoting spec 6.5).
 FLAG_UNIT = 0x1

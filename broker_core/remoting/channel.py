@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import structlog
-
 from broker_core.errors import (
     RemoteProtocolError,
     RemotingClosedError,
     RemotingTimeoutError,
 )
+from broker_core.logsetup import get_logger
 from broker_core.remoting import eager
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import FLAG_RESPONSE, RemotingCommand
@@ -32,7 +31,7 @@ from broker_core.remoting.connection import RemotingConnection, next_opaque
 from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.frame import encode_frame
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _channel_ids = itertools.count(1)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import structlog
-
 from broker_core.config.remoting import RemotingConfig
 from broker_core.errors import RemotingConnectError
+from broker_core.logsetup import get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.dispatcher import Dispatcher
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def split_addr(addr: str) -> tuple[str, int]:

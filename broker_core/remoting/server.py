@@ -7,13 +7,12 @@ import contextlib
 import time
 from collections.abc import Callable
 
-import structlog
-
 from broker_core.config.remoting import RemotingConfig
+from broker_core.logsetup import get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.dispatcher import Dispatcher
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class RemotingServer:

@@ -191,6 +191,49 @@ class CommitLog:
             AppendResult(begin, total, ",".join(ids), store_ts, first_queue_offset, len(batch)),
         )
 
+    # ---- replication --------------------------------------------------------------------------
+    def append_raw(self, offset: int, data: bytes) -> bool:
+        """Append raw commit-log bytes received from a master at ``offset`` (a slave's write path).
+
+        ``offset`` must be the current end of the log; an empty log starts at the segment holding
+        ``offset``. The bytes never span two segments (the master cuts its batches at segment ends);
+        they may end inside a record, which dispatch then waits to see completed.
+
+        Returns:
+            False when ``offset`` is not the end of the log or the bytes do not fit the segment.
+
+        Raises:
+            StoreError: a segment cannot be created.
+        """
+        files = self.queue.files
+        if files and offset != self.queue.max_offset:
+            return False
+        was_empty = not files
+        mf = files[-1] if files else None
+        if mf is None or mf.is_full:
+            mf = self.queue.create_file(offset - offset % self._file_size)
+            if was_empty:  # first segment of an empty log: it may start mid-file
+                mf.set_positions(offset % self._file_size)
+                self.queue.set_flushed_where(offset)
+        if mf.file_from_offset + mf.wrote_position != offset:
+            return False
+        return mf.append(data)
+
+    def transfer_slice(self, offset: int, max_bytes: int) -> bytes | None:
+        """Up to ``max_bytes`` written bytes from ``offset``, never crossing a segment end (HA master).
+
+        None when nothing is readable there yet (the end of the log, or a segment not yet created)
+        or any more (deleted).
+        """
+        mf = self.queue.locate(offset)
+        if mf is None:
+            return None
+        pos = offset - mf.file_from_offset
+        end = min(mf.wrote_position, pos + max_bytes)
+        if end <= pos:
+            return None
+        return mf.mm[pos:end]
+
     # ---- read path ----------------------------------------------------------------------------
     def read(self, offset: int, size: int) -> bytes | None:
         """Copy of the ``size`` bytes at ``offset`` (one record), or None if gone or not written."""

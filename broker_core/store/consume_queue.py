@@ -21,14 +21,13 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
 from broker_core.config.store import CQ_STORE_UNIT_SIZE
+from broker_core.logsetup import get_logger
 from broker_core.store.segments import MappedFileQueue
 
 __all__ = ["FILLER_SIZE", "UNIT", "ConsumeQueue", "Unit"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 UNIT = struct.Struct(">qiq")
 assert UNIT.size == CQ_STORE_UNIT_SIZE

@@ -22,8 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, ReadableBuffer, head_struct
 from broker_core.message.properties import MessageConst, decode_properties, tags_hash_code
 
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ArrivalListener", "DispatchRequest", "Dispatcher", "ReputService", "parse_record"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _MAGIC = struct.Struct(">ii")
 _I32 = struct.Struct(">i")
@@ -142,6 +141,17 @@ def parse_record(
     return req
 
 
+def _incomplete_tail(buf: ReadableBuffer, pos: int, limit: int) -> bool:
+    """The bytes at ``pos`` are the start of a record whose end is not written yet.
+
+    Only a slave sees this: the master streams raw bytes cut at a batch size, not at record ends.
+    """
+    if pos + 8 > limit:
+        return True
+    total, magic = _MAGIC.unpack_from(buf, pos)
+    return bool(magic == MESSAGE_MAGIC_CODE and total >= 91 and pos + total > limit)
+
+
 def _deliver_time(level_text: str, store_ts: int, delay_levels: Mapping[int, int] | None) -> int:
     """Delivery time of a delayed record (``ScheduleMessageService.computeDeliverTimestamp``)."""
     try:
@@ -179,6 +189,8 @@ class ReputService:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._waiters: list[asyncio.Future[None]] = []
+        #: the last pass stopped at a record whose end has not arrived yet (slaves only)
+        self.tail_incomplete = False
 
     # ---- control ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -206,7 +218,12 @@ class ReputService:
 
     async def wait_dispatched(self) -> None:
         """Return once everything written so far has been dispatched."""
-        while self.behind() > 0 and self._task is not None and not self._task.done():
+        while (
+            self.behind() > 0
+            and not self.tail_incomplete
+            and self._task is not None
+            and not self._task.done()
+        ):
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             self._wake.set()
@@ -227,7 +244,7 @@ class ReputService:
                     more = False
                 if more:
                     await asyncio.sleep(0)
-            if self.behind() <= 0:
+            if self.behind() <= 0 or self.tail_incomplete:
                 self._release_waiters()
             if self._stopping:
                 return
@@ -248,6 +265,7 @@ class ReputService:
         listener = self.arrival_listener
         levels = self.delay_levels
         budget = self.batch_limit
+        self.tail_incomplete = False
         while self.reput_from_offset < max_offset:
             mf = queue.locate(self.reput_from_offset)
             if mf is None:
@@ -270,6 +288,10 @@ class ReputService:
                     budget -= 1
                 elif req == 0:
                     pos = mf.file_size  # BLANK: continue in the next segment
+                elif mf is queue.files[-1] and _incomplete_tail(mm, pos, limit):
+                    self.reput_from_offset = base + pos  # a slave got part of a record: wait for the rest
+                    self.tail_incomplete = True
+                    return False
                 else:
                     log.error("[BUG] undecodable record during dispatch, skipping", offset=base + pos)
                     pos = limit

@@ -27,9 +27,8 @@ import contextlib
 import time
 from typing import Protocol
 
-import structlog
-
 from broker_core.config.store import FlushDiskType, StoreConfig
+from broker_core.logsetup import get_logger
 from broker_core.store.checkpoint import StoreCheckpoint
 from broker_core.store.commit_log import CommitLog
 from broker_core.store.consume_queues import ConsumeQueueStore
@@ -43,7 +42,7 @@ __all__ = [
     "make_commit_log_flusher",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _now_ms() -> int:

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from broker_core.config.store import StoreConfig
+from broker_core.logsetup import get_logger
 from broker_core.store.dispatch import DispatchRequest
 from broker_core.store.index_file import IndexFile
 
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexService"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _ROLLBACK = 0xC  # TRANSACTION_ROLLBACK_TYPE bits (sysFlag & 0xC == 0xC)
 
 

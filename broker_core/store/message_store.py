@@ -10,13 +10,14 @@ SYNC_FLUSH, where the put awaits its group commit); reads are synchronous mmap s
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
-
-import structlog
+from typing import Protocol
 
 from broker_core.config.store import StoreConfig, parse_delay_levels
-from broker_core.errors import MessageDecodeError, StoreNotRunningError
+from broker_core.errors import MessageDecodeError, StoreError, StoreNotRunningError
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage, MessageExt
 from broker_core.store.checkpoint import StoreCheckpoint, StoreLock, create_abort_file, remove_abort_file
@@ -30,9 +31,9 @@ from broker_core.store.recovery import RecoveryResult, recover
 from broker_core.store.results import GetResult, PutResult, PutStatus, QueryResult
 from broker_core.store.retention import CleanService
 
-__all__ = ["MessageStore"]
+__all__ = ["MessageStore", "Replicator"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _NOT_AVAILABLE = PutResult(PutStatus.SERVICE_NOT_AVAILABLE)
 _PAGE_CACHE_BUSY = PutResult(PutStatus.OS_PAGECACHE_BUSY)
 
@@ -42,6 +43,13 @@ def _total_physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         return 8 << 30
+
+
+class Replicator(Protocol):
+    """The write path's hook into replication (the HA master service)."""
+
+    def submit(self, next_offset: int, wait: bool) -> asyncio.Future[PutStatus] | PutStatus | None:
+        """Called after an append ending at ``next_offset``: a status, or a future to await, or None."""
 
 
 class MessageStore:
@@ -70,6 +78,10 @@ class MessageStore:
         self._limits = ReadLimits.from_config(config, _total_physical_memory())
         self._running = False
         self._busy_ms = config.os_page_cache_busy_timeout_millis
+        #: set by the broker on a SYNC/ASYNC master: replication of every append
+        self.replicator: Replicator | None = None
+        #: False on a slave: puts answer SERVICE_NOT_AVAILABLE, data only comes from the master
+        self.writable = True
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -153,7 +165,7 @@ class MessageStore:
 
     async def put_message(self, msg: BrokerMessage, *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append one message; with SYNC_FLUSH and ``wait_store_msg_ok`` wait for its group commit."""
-        if not self._running or self.cleaner.disk_full:
+        if not self._running or not self.writable or self.cleaner.disk_full:
             return _NOT_AVAILABLE
         if self.flusher.stalled_ms() > self._busy_ms:
             return _PAGE_CACHE_BUSY
@@ -161,7 +173,7 @@ class MessageStore:
 
     async def put_messages(self, batch: list[BrokerMessage], *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append a batch (same topic and queue) contiguously with consecutive queue offsets."""
-        if not self._running or self.cleaner.disk_full:
+        if not self._running or not self.writable or self.cleaner.disk_full:
             return _NOT_AVAILABLE
         if self.flusher.stalled_ms() > self._busy_ms:
             return _PAGE_CACHE_BUSY
@@ -172,12 +184,39 @@ class MessageStore:
         if ar is None:
             return result
         self.reput.wake()
-        fut = self.flusher.submit(ar.wrote_offset + ar.wrote_bytes, wait)
+        end = ar.wrote_offset + ar.wrote_bytes
+        fut = self.flusher.submit(end, wait)
+        # Both waits run at once; a replication failure outranks a flush failure (storage spec §2.2).
+        replica = self.replicator.submit(end, wait) if self.replicator is not None else None
+        status = PutStatus.PUT_OK
         if fut is not None:
             status = await fut
-            if status is not PutStatus.PUT_OK:
-                return PutResult(status, ar)
-        return result
+        if replica is not None:
+            replica_status = replica if isinstance(replica, PutStatus) else await replica
+            if replica_status is not PutStatus.PUT_OK:
+                status = replica_status
+        return result if status is PutStatus.PUT_OK else PutResult(status, ar)
+
+    def append_from_master(self, offset: int, data: bytes) -> bool:
+        """A slave's write path: append replicated commit-log bytes at ``offset`` and dispatch them.
+
+        Returns:
+            False when ``offset`` is not the end of the local commit log (the caller reconnects).
+        """
+        if not self._running:
+            return False
+        empty = not self.commit_log.queue.files
+        try:
+            if not self.commit_log.append_raw(offset, data):
+                return False
+        except (OSError, StoreError):
+            log.exception("cannot append replicated data", offset=offset)
+            return False
+        if empty:
+            self.reput.reput_from_offset = offset
+        self.reput.wake()
+        self.flusher.submit(offset + len(data), False)
+        return True
 
     # ---- read ---------------------------------------------------------------------------------
     def _check_running(self) -> None:

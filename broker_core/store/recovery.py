@@ -16,8 +16,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import structlog
-
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import MESSAGE_MAGIC_CODE
 from broker_core.store.checkpoint import StoreCheckpoint
 from broker_core.store.commit_log import CommitLog
@@ -27,7 +26,7 @@ from broker_core.store.mapped_file import MappedFile
 
 __all__ = ["RecoveryResult", "recover"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _MAGIC = struct.Struct(">ii")
 
 

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from broker_core.config.store import CQ_STORE_UNIT_SIZE, StoreConfig
+from broker_core.logsetup import get_logger
 
 if TYPE_CHECKING:
     from broker_core.store.commit_log import CommitLog
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CleanReport", "CleanService", "disk_usage_ratio"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _MAX_FILES_PER_RUN = 10
 _PHY = struct.Struct(">q")
 

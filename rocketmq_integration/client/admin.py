@@ -1,5 +1,9 @@
 """Admin helper: create topics, read queue offsets, inspect routes (a small ``mqadmin``).
 
+Read-side operations (the ``mqadmin`` ``topicList`` / ``topicStatus`` / ``consumerProgress`` /
+``consumerConnection`` / ``brokerStatus`` family) ask every master broker of the cluster and merge
+the answers, so callers such as dashboards never deal with broker addresses themselves.
+
 Uses its own client instance (instance name ``<pid>#<ns>``), so it never disturbs producers or
 consumers. Topic creation goes to every master of a cluster (found with GET_BROKER_CLUSTER_INFO)
 or to one broker address; :meth:`Admin.wait_for_route` then polls the NameServer until the topic is
@@ -16,7 +20,15 @@ from broker_core.message.codec import decode_records
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.message.msg_id import decode_offset_msg_id
 from broker_core.remoting.body.cluster import ClusterInfo
+from broker_core.remoting.body.consumer_admin import (
+    MQ,
+    ConsumerConnection,
+    ConsumeStats,
+    OffsetWrapper,
+    TopicOffset,
+)
 from broker_core.remoting.body.route import MASTER_ID, TopicRouteData
+from broker_core.remoting.body.topic_config import TopicConfig
 from broker_core.remoting.headers.client import CreateTopicRequestHeader
 from rocketmq_integration.client.config import AUTO_CREATE_TOPIC_KEY, ClientConfig, unique_instance_name
 from rocketmq_integration.client.mq_client import MQClientInstance
@@ -190,3 +202,78 @@ class Admin:
         body = await self.client.api.view_message(f"{host}:{port}", phy)
         (msg,) = decode_records(body, decompress=True)
         return msg
+
+    # ---- read-side admin (topics, groups, lag, broker figures) ---------------------------------
+    async def master_addrs(self) -> dict[str, str]:
+        """Broker name → master address, for every broker the NameServer knows."""
+        info = await self.cluster_info()
+        return {
+            name: bd.broker_addrs[MASTER_ID]
+            for name, bd in sorted(info.broker_addr_table.items())
+            if MASTER_ID in bd.broker_addrs
+        }
+
+    async def topic_list(self) -> list[str]:
+        """Every topic registered on the NameServer (GET_ALL_TOPIC_LIST_FROM_NAMESERVER)."""
+        last: RemotingError | None = None
+        for addr in self.client_config.namesrv_addrs:
+            try:
+                return await self.client.api.get_all_topic_list(addr)
+            except RemotingError as exc:
+                last = exc
+        raise last or MQClientError("no NameServer address configured")
+
+    async def broker_runtime_info(self, broker_addr: str) -> dict[str, str]:
+        """GET_BROKER_RUNTIME_INFO of one broker (``mqadmin brokerStatus``)."""
+        return await self.client.api.get_broker_runtime_info(broker_addr)
+
+    async def topic_configs(self) -> dict[str, TopicConfig]:
+        """The topic tables of every master, merged (the first broker's config wins on a name clash)."""
+        out: dict[str, TopicConfig] = {}
+        for addr in (await self.master_addrs()).values():
+            for name, tc in (await self.client.api.get_all_topic_config(addr)).items():
+                out.setdefault(name, tc)
+        return out
+
+    async def subscription_groups(self) -> dict[str, dict[str, object]]:
+        """Subscription-group configs of every master, merged (group name → broker JSON object)."""
+        out: dict[str, dict[str, object]] = {}
+        for addr in (await self.master_addrs()).values():
+            for name, cfg in (await self.client.api.get_all_subscription_groups(addr)).items():
+                out.setdefault(name, cfg)
+        return out
+
+    async def topic_stats(self, topic: str) -> dict[MQ, TopicOffset]:
+        """Min/max offset and last store time of every queue of ``topic`` on every master."""
+        check_topic(topic)
+        out: dict[MQ, TopicOffset] = {}
+        for addr in await self._master_addrs(topic):
+            out.update(await self.client.api.get_topic_stats(addr, topic))
+        return dict(sorted(out.items()))
+
+    async def consume_stats(self, group: str, topic: str | None = None) -> ConsumeStats:
+        """Broker vs committed offset of ``group`` per queue on every master; ``diff_total`` is the lag."""
+        check_group(group)
+        table: dict[MQ, OffsetWrapper] = {}
+        tps = 0.0
+        for addr in (await self.master_addrs()).values():
+            stats = await self.client.api.get_consume_stats(addr, group, topic)
+            table.update(stats.offset_table)
+            tps += stats.consume_tps
+        return ConsumeStats(dict(sorted(table.items())), tps)
+
+    async def consumer_connection(self, group: str) -> ConsumerConnection | None:
+        """Online members of ``group`` with their subscriptions (first master that knows it)."""
+        check_group(group)
+        for addr in (await self.master_addrs()).values():
+            conn = await self.client.api.get_consumer_connection(addr, group)
+            if conn is not None:
+                return conn
+        return None
+
+    async def groups_of_topic(self, topic: str) -> list[str]:
+        """Groups subscribed to ``topic`` or holding offsets on it, on any master."""
+        groups: set[str] = set()
+        for addr in await self._master_addrs(topic):
+            groups.update(await self.client.api.query_topic_consume_by_who(addr, topic))
+        return sorted(groups)

@@ -9,16 +9,29 @@ paths return the raw response because several codes are normal outcomes there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from broker_core import errors as core_errors
 from broker_core.message.model import MessageQueue
+from broker_core.remoting import fastjson
 from broker_core.remoting.body.cluster import ClusterInfo
+from broker_core.remoting.body.consumer_admin import (
+    MQ,
+    ConsumerConnection,
+    ConsumeStats,
+    TopicOffset,
+    decode_group_list,
+    decode_topic_stats,
+)
 from broker_core.remoting.body.heartbeat import (
     HeartbeatData,
     LockBatchBody,
     decode_consumer_list,
     decode_lock_response,
 )
+from broker_core.remoting.body.kv import TopicList
 from broker_core.remoting.body.route import TopicRouteData
+from broker_core.remoting.body.topic_config import TopicConfig, TopicConfigSerializeWrapper
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
@@ -34,6 +47,7 @@ from broker_core.remoting.headers.offset import (
     SearchOffsetRequestHeader,
     UpdateConsumerOffsetRequestHeader,
 )
+from broker_core.remoting.signing import sign_request
 from rocketmq_integration.client.config import ClientConfig
 from rocketmq_integration.errors import (
     MQBrokerError,
@@ -59,8 +73,17 @@ class MQClientAPI:
         cmd.language = self.config.language
         return cmd
 
+    def sign(self, cmd: RemotingCommand) -> RemotingCommand:
+        """Add the ACL signature when credentials are configured (``AclClientRPCHook``)."""
+        cfg = self.config
+        if cfg.access_key and cfg.secret_key:
+            sign_request(cmd, cfg.access_key, cfg.secret_key, cfg.security_token or None)
+        return cmd
+
     async def invoke(self, addr: str, cmd: RemotingCommand, timeout: float) -> RemotingCommand:
         """Send and await the response; network failures raise :class:`RemotingError` subclasses."""
+        if self.config.access_key:
+            self.sign(cmd)
         try:
             return await self.remoting.invoke(addr, cmd, timeout)
         except core_errors.RemotingTimeoutError as exc:
@@ -73,6 +96,8 @@ class MQClientAPI:
             raise RemotingError(f"request {cmd.code} to {addr} failed: {exc}", addr) from exc
 
     async def invoke_oneway(self, addr: str, cmd: RemotingCommand) -> None:
+        if self.config.access_key:
+            self.sign(cmd)
         try:
             await self.remoting.invoke_oneway(addr, cmd)
         except core_errors.RemotingConnectError as exc:
@@ -219,3 +244,66 @@ class MQClientAPI:
         """VIEW_MESSAGE_BY_ID: the raw record at a commit-log offset."""
         resp = await self._call_ok(addr, RequestCode.VIEW_MESSAGE_BY_ID, {"offset": str(phy_offset)})
         return resp.body or b""
+
+    # ----------------------------------------------------------------------------- admin reads
+
+    async def get_all_topic_list(self, namesrv: str) -> list[str]:
+        """GET_ALL_TOPIC_LIST_FROM_NAMESERVER: every topic some broker registered."""
+        resp = await self._call_ok(namesrv, RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER)
+        return sorted(TopicList.from_json(resp.body or b"{}").topic_list)
+
+    async def get_broker_runtime_info(self, addr: str) -> dict[str, str]:
+        """GET_BROKER_RUNTIME_INFO: the broker's ``table`` of figures (all values are strings)."""
+        resp = await self._call_ok(addr, RequestCode.GET_BROKER_RUNTIME_INFO)
+        table = fastjson.loads(resp.body or b"{}").get("table") or {}
+        return {str(k): str(v) for k, v in table.items()}
+
+    async def get_all_topic_config(self, addr: str) -> dict[str, TopicConfig]:
+        """GET_ALL_TOPIC_CONFIG: the broker's topic table."""
+        resp = await self._call_ok(addr, RequestCode.GET_ALL_TOPIC_CONFIG)
+        return dict(TopicConfigSerializeWrapper.from_json(resp.body or b"{}").topic_config_table)
+
+    async def get_all_subscription_groups(self, addr: str) -> dict[str, dict[str, Any]]:
+        """GET_ALL_SUBSCRIPTIONGROUP_CONFIG: group name → its config as the broker's JSON object."""
+        resp = await self._call_ok(addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+        table = fastjson.loads(resp.body or b"{}").get("subscriptionGroupTable") or {}
+        return {str(k): dict(v) for k, v in table.items()}
+
+    async def get_topic_stats(self, addr: str, topic: str) -> dict[MQ, TopicOffset]:
+        """GET_TOPIC_STATS_INFO: min/max offset and last store time per queue; {} when unknown there."""
+        resp = await self.invoke(
+            addr,
+            self.request(RequestCode.GET_TOPIC_STATS_INFO, {"topic": topic}),
+            self.config.mq_client_api_timeout,
+        )
+        if resp.code == ResponseCode.TOPIC_NOT_EXIST:
+            return {}
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark, addr)
+        return decode_topic_stats(resp.body or b"{}")
+
+    async def get_consume_stats(self, addr: str, group: str, topic: str | None = None) -> ConsumeStats:
+        """GET_CONSUME_STATS: broker and committed offsets of ``group`` per queue (all its topics)."""
+        ext = {"consumerGroup": group}
+        if topic:
+            ext["topic"] = topic
+        resp = await self._call_ok(addr, RequestCode.GET_CONSUME_STATS, ext)
+        return ConsumeStats.decode(resp.body or b"{}")
+
+    async def get_consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None:
+        """GET_CONSUMER_CONNECTION_LIST: the online members of ``group``; ``None`` when none is online."""
+        resp = await self.invoke(
+            addr,
+            self.request(RequestCode.GET_CONSUMER_CONNECTION_LIST, {"consumerGroup": group}),
+            self.config.mq_client_api_timeout,
+        )
+        if resp.code == ResponseCode.CONSUMER_NOT_ONLINE:
+            return None
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark, addr)
+        return ConsumerConnection.decode(resp.body or b"{}")
+
+    async def query_topic_consume_by_who(self, addr: str, topic: str) -> list[str]:
+        """QUERY_TOPIC_CONSUME_BY_WHO: groups subscribed to ``topic`` or holding offsets on it."""
+        resp = await self._call_ok(addr, RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, {"topic": topic})
+        return decode_group_list(resp.body or b"{}")

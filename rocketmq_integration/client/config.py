@@ -71,12 +71,17 @@ class ClientConfig:
         unit_name: appended to the client id (``ip@instance@unit``) when set.
         mq_client_api_timeout: NameServer and admin request timeout.
         poll_name_server_interval: route refresh period.
+        route_discovery_first_delay: a subscribed topic without a route is re-queried after this
+            delay, then after twice as long, and so on ...
+        route_discovery_max_delay: ... up to this period (both capped at the poll interval).
         heartbeat_broker_interval: heartbeat period.
         persist_consumer_offset_interval: offset commit period.
         pull_time_delay_when_exception: back-off after a failed pull.
         serialize_type: header serialisation of our requests (JSON is the interoperable default).
         language: language reported in request headers.
         connect_timeout: TCP connect timeout.
+        access_key / secret_key / security_token: ACL 1.0 credentials; when an access key and a
+            secret key are set every request is signed as Apache's ``AclClientRPCHook`` signs it.
     """
 
     namesrv_addr: str = "127.0.0.1:9876"
@@ -85,12 +90,17 @@ class ClientConfig:
     unit_name: str = ""
     mq_client_api_timeout: float = 3.0
     poll_name_server_interval: float = 30.0
+    route_discovery_first_delay: float = 0.5
+    route_discovery_max_delay: float = 2.0
     heartbeat_broker_interval: float = 30.0
     persist_consumer_offset_interval: float = 5.0
     pull_time_delay_when_exception: float = 1.0
     serialize_type: SerializeType = SerializeType.JSON
     language: LanguageCode = LanguageCode.PYTHON
     connect_timeout: float = 3.0
+    access_key: str = ""
+    secret_key: str = ""
+    security_token: str = ""
 
     @property
     def namesrv_addrs(self) -> list[str]:

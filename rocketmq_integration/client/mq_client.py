@@ -1,7 +1,9 @@
 """MQClientInstance: what all producers and consumers of one (NameServer, client id) share.
 
 It owns the remoting connections, the route cache (refreshed every ``poll_name_server_interval``
-with NameServer fail-over), the heartbeat timer, and the handler for broker-initiated requests
+with NameServer fail-over; a subscribed topic that has no route yet is re-queried after 0.5 s, 1 s,
+then every ``route_discovery_max_delay``, so a listener started before its topic exists gets the
+first message within about 2 s of the send that creates it), the heartbeat timer, and the handler for broker-initiated requests
 (NOTIFY_CONSUMER_IDS_CHANGED -> immediate rebalance; the admin requests about a consumer are
 answered by ``client_handlers``). Producers and consumers register their
 group here so the heartbeat carries all of them.
@@ -98,6 +100,7 @@ class MQClientInstance:
         self._producers: set[str] = set()
         self._consumers: dict[str, ConsumerMember] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._route_wakeup = asyncio.Event()
         self._refs = 0
         self._key: tuple[int, str, str] | None = None
         self._log = log.bind(client_id=client_id)
@@ -153,6 +156,7 @@ class MQClientInstance:
                 f"consumer group {consumer.group!r} is already registered on client {self.client_id}"
             )
         self._consumers[consumer.group] = consumer
+        self._route_wakeup.set()  # its topics may have no route yet: start discovery now
 
     def find_consumer(self, group: str) -> ConsumerMember | None:
         return self._consumers.get(group)
@@ -205,7 +209,14 @@ class MQClientInstance:
         try:
             route = await self._fetch_route(topic)
             if route is not None:
-                self._apply_route(topic, route)
+                new_brokers, rebalance = self._apply_route(topic, route)
+                if new_brokers:
+                    # a broker we never talked to must know our groups before a rebalance asks it
+                    # for the group's consumer ids ("no consumer for this group" otherwise) and
+                    # before it must push a reply to this client (request-reply)
+                    await self.send_heartbeat_to_all_brokers()
+                for consumer in rebalance:
+                    consumer.trigger_rebalance()
             fut.set_result(route)
             return route
         except BaseException as exc:
@@ -221,22 +232,24 @@ class MQClientInstance:
         finally:
             del self._inflight[topic]
 
-    def _apply_route(self, topic: str, route: TopicRouteData) -> None:
+    def _apply_route(self, topic: str, route: TopicRouteData) -> tuple[bool, list[ConsumerMember]]:
+        """Cache ``route``; returns (whether a broker address is new, the consumers to rebalance)."""
         old = self._routes.get(topic)
         self._routes[topic] = route
         if old == route and topic in self._subscribe:
-            return
+            return False, []
+        known = {a for addrs in self._brokers.values() for a in addrs.values()}
         self._brokers.update(broker_addr_table(route))
+        new_brokers = any(a not in known for addrs in self._brokers.values() for a in addrs.values())
         if topic in self._publish:
             info = TopicPublishInfo.from_route(topic, route)
             if info.ok:
                 self._publish[topic] = info
         queues = subscribe_queues(topic, route)
-        if self._subscribe.get(topic) != queues:
-            self._subscribe[topic] = queues
-            for consumer in self._consumers.values():
-                if topic in consumer.subscribed_topics():
-                    consumer.trigger_rebalance()
+        if self._subscribe.get(topic) == queues:
+            return new_brokers, []
+        self._subscribe[topic] = queues
+        return new_brokers, [c for c in self._consumers.values() if topic in c.subscribed_topics()]
 
     async def get_publish_info(
         self, topic: str, *, template_topic: str, template_queue_nums: int
@@ -296,15 +309,52 @@ class MQClientInstance:
         """``addr -> broker name`` of every master known from routes."""
         return {a[MASTER_ID]: name for name, a in self._brokers.items() if MASTER_ID in a}
 
-    async def _route_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.poll_name_server_interval)
-            await self.refresh_routes()
+    def _topics_without_route(self) -> set[str]:
+        """Subscribed topics with no readable queue known (not created yet, or no broker serves them)."""
+        topics: set[str] = set()
+        for consumer in self._consumers.values():
+            topics.update(t for t in consumer.subscribed_topics() if not self._subscribe.get(t))
+        return topics
 
-    async def refresh_routes(self) -> None:
+    async def _route_loop(self) -> None:
+        """Refresh every route each poll interval; between polls, re-query the routes that are
+        missing with a short back-off (``route_discovery_first_delay`` doubling up to
+        ``route_discovery_max_delay``, never beyond the poll interval)."""
+        loop = asyncio.get_running_loop()
+        poll = self.config.poll_name_server_interval
+        first = min(self.config.route_discovery_first_delay, poll)
+        cap = max(first, min(self.config.route_discovery_max_delay, poll))
+        next_poll = loop.time() + poll
+        backoff = first
+        while True:
+            missing = self._topics_without_route()
+            wait = max(0.0, next_poll - loop.time())
+            if missing:
+                wait = min(wait, backoff)
+                backoff = min(backoff * 2, cap)
+            self._route_wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._route_wakeup.wait()
+            if self._route_wakeup.is_set():  # a consumer registered: begin its discovery promptly
+                backoff = first
+            if loop.time() >= next_poll:
+                await self.refresh_routes()
+                next_poll = loop.time() + poll
+            else:
+                await self.refresh_routes(self._topics_without_route())
+
+    async def refresh_routes(self, only: Iterable[str] | None = None) -> None:
+        """Re-query the route of every used topic (or of ``only``)."""
+        if only is not None:
+            await self._refresh(set(only))
+            return
         topics = set(self._publish)
         for consumer in self._consumers.values():
             topics.update(consumer.subscribed_topics())
+        await self._refresh(topics)
+
+    async def _refresh(self, topics: set[str]) -> None:
         for topic in topics:
             try:
                 route = await self.update_route(topic)

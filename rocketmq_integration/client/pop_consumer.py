@@ -34,7 +34,7 @@ from broker_core.remoting.headers.pop import (
     ReceiptHandle,
     ReceiptHandleError,
 )
-from rocketmq_integration.client.config import ClientConfig, unique_instance_name
+from rocketmq_integration.client.config import DEFAULT_INSTANCE_NAME, ClientConfig, unique_instance_name
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.validation import check_group
 from rocketmq_integration.errors import MQBrokerError, MQClientError, NoRouteError
@@ -83,7 +83,10 @@ class PopConsumer:
     async def start(self) -> None:
         if self._client is not None:
             raise MQClientError(f"pop consumer {self.group} was already started")
-        self._client = MQClientInstance.acquire(self.client_config, unique_instance_name())
+        name = self.client_config.instance_name
+        if name == DEFAULT_INSTANCE_NAME:
+            name = unique_instance_name()
+        self._client = MQClientInstance.acquire(self.client_config, name)
         await self._client.update_route(self.topic)
 
     async def shutdown(self) -> None:
@@ -126,15 +129,19 @@ class PopConsumer:
         return addr
 
     async def receive(
-        self, max_num: int = 16, invisible_time: float = 30.0, poll_time: float = 5.0
+        self, max_num: int = 16, invisible_time: float = 30.0, poll_time: float = 5.0, init_mode: int = 0
     ) -> list[PoppedMessage]:
-        """Pop up to ``max_num`` (1..32) messages, waiting up to ``poll_time`` seconds for one."""
+        """Pop up to ``max_num`` (1..32) messages, waiting up to ``poll_time`` seconds for one.
+
+        ``init_mode`` applies when the group has no position on a queue yet: 0 starts at the
+        queue's first message, 1 at its end (only messages sent from now on).
+        """
         brokers = await self._brokers()
         name, addr = brokers[next(self._rotation) % len(brokers)]
         header = PopMessageRequestHeader(
             consumer_group=self.group, topic=self.topic, queue_id=-1, max_msg_nums=max_num,
             invisible_time=int(invisible_time * 1000), poll_time=int(poll_time * 1000),
-            born_time=int(time.time() * 1000), init_mode=0, exp_type="TAG", exp=self.expression,
+            born_time=int(time.time() * 1000), init_mode=init_mode, exp_type="TAG", exp=self.expression,
         )  # fmt: skip
         cmd = self._command(RequestCode.POP_MESSAGE, header.to_ext_fields())
         resp = await self.client.api.invoke(addr, cmd, poll_time + self.request_timeout)

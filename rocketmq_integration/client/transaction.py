@@ -26,8 +26,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
 from broker_core.message.codec import decode_record
 from broker_core.message.model import Message, MessageExt
 from broker_core.message.msg_id import decode_offset_msg_id
@@ -45,10 +43,11 @@ from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.producer import Producer, _Prepared
 from rocketmq_integration.client.results import SendResult, SendStatus
 from rocketmq_integration.errors import MQClientError
+from rocketmq_integration.logging import get_logger
 
 __all__ = ["LocalTransactionState", "TransactionListener", "TransactionProducer", "TransactionSendResult"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class LocalTransactionState(enum.Enum):
@@ -201,7 +200,7 @@ class TransactionProducer(Producer):
             from_transaction_check=True,
             transaction_id=header.transaction_id,
         )
-        cmd = self.client.api.request(RequestCode.END_TRANSACTION, end.to_ext_fields())
+        cmd = self.client.api.sign(self.client.api.request(RequestCode.END_TRANSACTION, end.to_ext_fields()))
         cmd.flag |= 0x2
         try:
             channel.invoke_oneway(cmd)

@@ -15,7 +15,7 @@ import importlib
 import threading
 from collections.abc import Iterable
 
-from rocketmq_integration.errors import ListenerConfigError
+from rocketmq_integration.errors import ListenerConfigError, SubscriptionConflictError
 from rocketmq_integration.listeners.decorators import ListenerSpec
 
 __all__ = ["ListenerRegistry", "default_registry"]
@@ -51,7 +51,7 @@ class ListenerRegistry:
                 if other.name == spec.name or other.consumer_group != spec.consumer_group:
                     continue
                 if _subscription(other) != _subscription(spec):
-                    raise ListenerConfigError(
+                    raise SubscriptionConflictError(
                         f"invalid listener attribute 'consumer_group': {spec.consumer_group!r} is used by "
                         f"{other.name} with a different subscription; one group = one subscription"
                     )

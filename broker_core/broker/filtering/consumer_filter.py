@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from broker_core.broker.filtering.sql92 import CompiledSelector, FilterSyntaxError, compile_selector
 from broker_core.broker.persist import ConfigFile
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.heartbeat import SubscriptionData
 
 __all__ = ["ConsumerFilterData", "ConsumerFilterManager"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FILTER_DATA_CLEAN_TIME_SPAN_MS = 24 * 3600 * 1000
 

@@ -19,14 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.tags import tag_filter
 from broker_core.broker.persist import ConfigFile
 from broker_core.broker.pop.leases import Key, LeaseError, LeaseTable
 from broker_core.broker.topics import DLQ_GROUP_TOPIC_PREFIX
 from broker_core.errors import MessageDecodeError
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
@@ -49,7 +48,7 @@ from broker_core.remoting.headers.pop import (
     pop_retry_topic,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: 5.x response codes (4.9.8 used these numbers for ACL errors)
 POLLING_FULL = 209

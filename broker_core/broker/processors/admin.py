@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.processors.ops import runtime_table
 from broker_core.broker.topics import is_system_topic
 from broker_core.config.broker import BrokerRole
+from broker_core.logsetup import get_logger
 from broker_core.message.names import validate_topic
 from broker_core.remoting import fastjson
 from broker_core.remoting.body.topic_config import TopicConfig, TopicFilterType
@@ -20,7 +20,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.client import CreateTopicRequestHeader, TopicRequestHeader
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class AdminProcessor:
@@ -112,6 +112,7 @@ class AdminProcessor:
             "commitLogMinOffset": str(store.min_phy_offset),
             "dispatchBehindBytes": str(store.dispatch_behind_bytes()),
         }
+        table.update(runtime_table(self.ctx))
         if self.runtime_extra is not None:
             table.update(self.runtime_extra())
         return request.make_response(body=json.dumps({"table": table}).encode("utf-8"))

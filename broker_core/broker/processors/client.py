@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.topics import RETRY_GROUP_TOPIC_PREFIX
+from broker_core.logsetup import get_logger
 from broker_core.remoting.body.heartbeat import (
     HeartbeatData,
     LockBatchBody,
@@ -19,7 +18,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.client import ConsumerGroupRequestHeader, UnregisterClientRequestHeader
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ClientProcessor:

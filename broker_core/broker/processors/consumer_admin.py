@@ -13,16 +13,16 @@ import asyncio
 import json
 import time
 
-import structlog
-
 from broker_core.broker.clients import ClientChannelInfo
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.groups import SubscriptionGroupConfig
 from broker_core.broker.offsets import TOPIC_GROUP_SEPARATOR
 from broker_core.broker.schedule import ScheduleMessageService
+from broker_core.broker.stats import GROUP_GET_NUMS
 from broker_core.broker.topics import OFFSET_MOVED_EVENT
 from broker_core.config.broker import BrokerRole
 from broker_core.errors import BrokerCoreError
+from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage
 from broker_core.message.msg_id import decode_offset_msg_id
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
@@ -56,7 +56,7 @@ from broker_core.remoting.headers.consumer_admin import (
     ResetOffsetRequestHeader,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CALL_CLIENT_TIMEOUT = 5.0
 #: ``MQVersion.Version.V3_1_8_SNAPSHOT``: oldest client that answers GET_CONSUMER_RUNNING_INFO.
@@ -175,7 +175,8 @@ class ConsumerAdminProcessor:
                 table[(topic, ctx.config.broker_name, qid)] = OffsetWrapper(
                     broker_offset, consumer_offset, last
                 )
-        return request.make_response(body=ConsumeStats(table).encode())
+        tps = sum(ctx.stats.minute_tps(GROUP_GET_NUMS, f"{t}@{h.consumer_group}") for t in topics)
+        return request.make_response(body=ConsumeStats(table, tps).encode())
 
     def topic_stats(self, request: RemotingCommand, channel: Channel) -> RemotingCommand:
         try:

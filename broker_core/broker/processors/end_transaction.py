@@ -10,13 +10,12 @@ answer is still useful to tools and tests.
 
 from __future__ import annotations
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.topics import TRANS_HALF_TOPIC
 from broker_core.broker.transaction.half import committed_message
 from broker_core.broker.transaction.op import op_message
 from broker_core.config.broker import BrokerRole
+from broker_core.logsetup import get_logger
 from broker_core.message.model import MessageExt
 from broker_core.message.properties import MessageConst
 from broker_core.message.sysflag import TransactionType
@@ -29,7 +28,7 @@ from broker_core.store.results import PutStatus
 
 __all__ = ["EndTransactionProcessor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _STORED = (
     PutStatus.PUT_OK,

@@ -153,7 +153,14 @@ class PullProcessor:
             "minOffset": str(result.min_offset),
             "maxOffset": str(result.max_offset),
         }
-        body = b"".join(result.message_buffers) if code == ResponseCode.SUCCESS else None
+        if code == ResponseCode.SUCCESS:
+            body: bytes | None = b"".join(result.message_buffers)
+            ctx.stats.on_get(
+                h.topic, h.consumer_group, h.queue_id, len(result.message_buffers), len(body or b"")
+            )
+        else:
+            body = None
+            ctx.stats.on_get_miss()
         return request.make_response(code, status.name, ext, body)
 
     def _subscription(

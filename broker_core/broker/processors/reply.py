@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
+from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage
 from broker_core.message.properties import MessageConst, append_property, decode_properties, tags_hash_code
 from broker_core.remoting.channel import Channel
@@ -24,7 +23,7 @@ from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.reply import ReplyMessageRequestHeader
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PUSH_TIMEOUT_S = 3.0
 

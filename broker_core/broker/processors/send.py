@@ -12,8 +12,6 @@ import random
 import time
 from collections.abc import Awaitable
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.schedule import delayed_destination, replace_property
 from broker_core.broker.timer.service import TimerMessageError, intercept_send
@@ -25,6 +23,7 @@ from broker_core.broker.topics import (
 )
 from broker_core.broker.transaction.half import half_destination, with_transaction_id
 from broker_core.config.store import parse_delay_levels
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_batch
 from broker_core.message.model import BrokerMessage
 from broker_core.message.names import validate_topic
@@ -37,7 +36,7 @@ from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 from broker_core.store.results import PutResult, PutStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _PUT_STATUS_CODES: dict[PutStatus, tuple[int, str | None]] = {
     PutStatus.PUT_OK: (ResponseCode.SUCCESS, None),
@@ -77,7 +76,10 @@ class SendProcessor:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
         self._cluster_suffix = f"{MessageConst.CLUSTER}\x01{ctx.config.broker_cluster_name}\x02"
-        self._resp_extra = {"MSG_REGION": "DefaultRegion", "TRACE_ON": "true"}
+        self._resp_extra = {
+            "MSG_REGION": ctx.config.region_id,
+            "TRACE_ON": "true" if ctx.config.trace_on else "false",
+        }
         self._max_delay_level = len(parse_delay_levels(ctx.store.config.message_delay_level))
 
     def __call__(
@@ -134,7 +136,8 @@ class SendProcessor:
             reconsume_times=reconsume,
         )
         wait = find_property(props, MessageConst.WAIT) != "false"  # absent = wait (Apache isWaitStoreMsgOK)
-        pending = self._respond(request, queue_id, self.ctx.store.put_message(msg, wait_store_msg_ok=wait))
+        put = self.ctx.store.put_message(msg, wait_store_msg_ok=wait)
+        pending = self._respond(request, queue_id, put, msg.topic)
         if store_topic == TRANS_HALF_TOPIC:
             return with_transaction_id(pending, find_property(props, MessageConst.UNIQ_KEY) or "")
         return pending
@@ -277,11 +280,12 @@ class SendProcessor:
                 )
             )
         wait = find_property(batch_props, MessageConst.WAIT) != "false"
-        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait))
+        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait), topic)
 
     async def _respond(
-        self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult]
+        self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult], topic: str
     ) -> RemotingCommand:
+        started = time.monotonic()
         result = await pending
         code, remark = _PUT_STATUS_CODES.get(result.status, (ResponseCode.SYSTEM_ERROR, result.status.name))
         if (
@@ -294,8 +298,12 @@ class SendProcessor:
             )
             or result.append_result is None
         ):
+            self.ctx.stats.on_put_failed()
             return request.make_response(code, remark or result.status.name)
         ar = result.append_result
+        self.ctx.stats.on_put(
+            topic, queue_id, ar.msg_num, ar.wrote_bytes, (time.monotonic() - started) * 1000.0
+        )
         ext = {
             "msgId": ar.msg_id,
             "queueId": str(queue_id),

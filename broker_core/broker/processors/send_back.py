@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import random
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.schedule import delayed_destination
 from broker_core.broker.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
 from broker_core.config.store import parse_delay_levels
+from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
 from broker_core.remoting.body.topic_config import PERM_WRITE
@@ -27,7 +26,7 @@ from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.client import ConsumerSendMsgBackRequestHeader
 from broker_core.store.results import PutStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: First client version (V3_4_9) whose ``maxReconsumeTimes`` header the broker honours.
 MAX_RECONSUME_HEADER_VERSION = 121
@@ -120,4 +119,5 @@ class SendBackProcessor:
         )
         if result.status not in _STORED:
             return request.make_response(ResponseCode.SYSTEM_ERROR, result.status.name)
+        ctx.stats.on_send_back(props.get(MessageConst.RETRY_TOPIC) or msg.topic, h.group)
         return request.make_response()

@@ -20,19 +20,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-import structlog
-
 from broker_core.broker.persist import ConfigFile
 from broker_core.broker.timer.wheel import HashedWheel, TimerLog, TimerUnit, UnitMagic, tick_of
 from broker_core.config.broker import BrokerConfig
 from broker_core.errors import MessageDecodeError
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage, MessageExt
 from broker_core.message.properties import MessageConst, decode_properties, encode_properties, tags_hash_code
 from broker_core.store.message_store import MessageStore
 from broker_core.store.results import PutResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TIMER_TOPIC = "rmq_sys_wheel_timer"
 TIMER_GROUP = "rmq_sys_wheel_timer_group"

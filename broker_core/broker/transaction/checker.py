@@ -19,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import structlog
-
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.topics import TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC
 from broker_core.broker.transaction.half import HALF_QUEUE_ID, TRANS_GROUP, copy_message, now_ms, read_half
 from broker_core.broker.transaction.op import OpEntry, read_ops
 from broker_core.errors import RemotingError
+from broker_core.logsetup import get_logger
 from broker_core.message.codec import encode_record
 from broker_core.message.model import MessageExt
 from broker_core.message.properties import MessageConst
@@ -36,7 +35,7 @@ from broker_core.remoting.headers.transaction import CheckTransactionStateReques
 
 __all__ = ["TransactionChecker"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_PROCESS_TIME_MS = 60_000
 

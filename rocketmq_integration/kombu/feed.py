@@ -1,0 +1,209 @@
+"""Prefetching: POP loops on the session's event loop that keep a channel's inbox filled.
+
+One :class:`Pump` per (consumed queue, source topic): the queue's own topic, plus the topic of
+every fanout/topic exchange the queue is bound to. A pump long-polls the broker (POP,
+``wait_time_seconds``) and puts what it gets into the channel's :class:`Feed` inbox, from which
+the kombu side (``Transport.drain_events``) delivers without a network round trip. So the
+worker's main thread never waits for the broker while messages are ready, and one POP fetches
+up to 32 messages.
+
+Flow control (prefetch): messages consumed with acks hold a *lease* (POP invisible time) from the
+moment they are popped until they are acked, rejected or released. A feed never holds more
+leases than the channel's window (kombu ``prefetch_count``, or the ``prefetch_limit`` option when
+that is 0): leases in the inbox + leases delivered and not yet acked + pops in flight. Pumps
+reserve their batch before they pop and share what is free, so several queues of one channel
+are served fairly. ``no_ack`` consumers (Celery's pidbox, event receivers, ``rpc://`` results)
+do not count against the window and are acked as soon as they are received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from broker_core.message.model import MessageExt
+from rocketmq_integration.client.pop_consumer import PoppedMessage
+from rocketmq_integration.errors import ClientError
+from rocketmq_integration.kombu import codec
+from rocketmq_integration.logging import get_logger
+
+if TYPE_CHECKING:
+    from rocketmq_integration.kombu.session import Session
+
+__all__ = ["Feed", "Lease", "Pump", "Source"]
+
+log = get_logger(__name__)
+
+#: invisible time of messages of no_ack consumers: they are acked right after receipt
+NO_ACK_INVISIBLE = 30.0
+_tags = itertools.count(1)
+
+
+class Lease(NamedTuple):
+    """What acking a delivered message needs: its POP group, topic and receipt handle."""
+
+    group: str
+    topic: str
+    handle: str
+    message: MessageExt
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a queue's messages come from: a topic read with a POP group.
+
+    ``patterns`` (topic exchanges) filter by routing key; None accepts everything.
+    """
+
+    queue: str
+    group: str
+    topic: str
+    patterns: frozenset[str] | None = None
+
+
+@dataclass(eq=False)
+class Pump:
+    source: Source
+    no_ack: bool
+    stopped: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class Feed:
+    """The inbox and flow control of one channel (see the module docstring)."""
+
+    session: Session
+    channel_id: int
+    window: int = 0
+    #: delivery tag -> lease, for every ack-mode message popped and not yet settled
+    leases: dict[str, Lease] = field(default_factory=dict)
+    inbox: collections.deque[tuple[str, dict[str, Any]]] = field(default_factory=collections.deque)
+    inbox_no_ack: collections.deque[tuple[str, dict[str, Any]]] = field(default_factory=collections.deque)
+    pumps: list[Pump] = field(default_factory=list)
+    reserved: int = 0
+    #: called (from the loop thread) after messages were added to an inbox
+    on_ready: Any = None
+    _capacity: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ kombu side (any thread)
+    def start(self, source: Source, no_ack: bool) -> Pump:
+        pump = Pump(source, no_ack)
+        self.pumps.append(pump)
+        self.session.loop.call_soon_threadsafe(self._start, pump)
+        return pump
+
+    def stop(self, queue: str) -> list[Lease]:
+        """Stop the pumps of ``queue``; returns the leases of its undelivered inbox messages."""
+        for pump in [p for p in self.pumps if p.source.queue == queue]:
+            pump.stopped = True
+            self.pumps.remove(pump)
+        kept: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        dropped: list[Lease] = []
+        while self.inbox:
+            item = self.inbox.popleft()
+            if item[0] == queue:
+                lease = self.leases.pop(item[1]["properties"]["delivery_tag"], None)
+                if lease is not None:
+                    dropped.append(lease)
+            else:
+                kept.append(item)
+        self.inbox.extend(kept)
+        self.wake()
+        return dropped
+
+    def wake(self) -> None:
+        """Capacity may have grown (an ack, a bigger window): let waiting pumps pop again."""
+        self.session.loop.call_soon_threadsafe(self._wake)
+
+    # ------------------------------------------------------------------ loop side
+    def _wake(self) -> None:
+        if self._capacity is not None:
+            self._capacity.set()
+
+    def _start(self, pump: Pump) -> None:
+        if not pump.stopped:
+            pump.task = self.session.loop.create_task(self._run(pump), name=f"kombu-pump-{pump.source.topic}")
+
+    def _free(self) -> int:
+        ack_pumps = sum(1 for p in self.pumps if not p.no_ack) or 1
+        free = self.window - len(self.leases) - self.reserved
+        if free <= 0:
+            return 0
+        return max(1, min(32, free // ack_pumps))
+
+    async def _run(self, pump: Pump) -> None:
+        opts = self.session.options
+        src = pump.source
+        if self._capacity is None:
+            self._capacity = asyncio.Event()
+        failures = 0
+        while not pump.stopped:
+            if pump.no_ack:
+                want, invisible = 32, NO_ACK_INVISIBLE
+            else:
+                want, invisible = self._free(), opts.visibility_timeout
+                if want == 0:
+                    self._capacity.clear()
+                    await self._capacity.wait()
+                    continue
+            self.reserved += 0 if pump.no_ack else want
+            try:
+                got = await self.session.pop(src.group, src.topic, want, invisible, opts.wait_time_seconds)
+                failures = 0
+            except (ClientError, OSError) as exc:
+                failures += 1
+                report = log.warning if failures == 1 else log.debug
+                report(
+                    "pop failed, retrying", topic=src.topic, group=src.group, error=str(exc), attempt=failures
+                )
+                await asyncio.sleep(min(5.0, 0.2 * failures))  # back-off after a failure only
+                continue
+            finally:
+                self.reserved -= 0 if pump.no_ack else want
+            if pump.stopped:
+                for _msg, handle in got:
+                    self.session.spawn(self.session.release(src.group, src.topic, handle))
+                break
+            if got:
+                self._accept(pump, got)
+
+    def _accept(self, pump: Pump, got: list[PoppedMessage]) -> None:
+        src = pump.source
+        added = False
+        for msg, handle in got:
+            raw = self.to_raw(msg)
+            info = raw["properties"]["delivery_info"]
+            if src.patterns is not None and not _matches(src.patterns, str(info.get("routing_key", ""))):
+                self._ack_soon(src, handle)
+                continue
+            if pump.no_ack:
+                self._ack_soon(src, handle)
+                self.inbox_no_ack.append((src.queue, raw))
+            else:
+                tag = raw["properties"]["delivery_tag"]
+                self.leases[tag] = Lease(src.group, src.topic, handle, msg)
+                self.inbox.append((src.queue, raw))
+            added = True
+        if added and self.on_ready is not None:
+            self.on_ready()
+
+    def _ack_soon(self, src: Source, handle: str) -> None:
+        self.session.spawn(self.session.ack(src.group, src.topic, handle))
+
+    def to_raw(self, msg: MessageExt) -> dict[str, Any]:
+        raw = codec.decode(msg.body)
+        props = raw["properties"]
+        props["delivery_tag"] = f"{self.channel_id}.{next(_tags)}"
+        if msg.reconsume_times > 0:
+            props["delivery_info"]["redelivered"] = True
+            raw["redelivered"] = True
+        return raw
+
+
+def _matches(patterns: frozenset[str], routing_key: str) -> bool:
+    return any(re.match(p, routing_key) for p in patterns)

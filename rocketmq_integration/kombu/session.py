@@ -1,0 +1,366 @@
+"""The per-process connection behind every ``rocketmq://`` kombu connection.
+
+kombu and Celery open and close connections freely (a producer pool, the worker's consumer and
+event connections, one per ``celery inspect``), so the expensive part lives here, shared: one
+event-loop thread (:class:`~rocketmq_integration.client.EventLoopThread`), one client instance
+with its sockets, one producer, one admin, the POP consumers (one per group and topic) and the
+caches of created topics and of the broker-side binding table. A :class:`Session` is keyed by
+(process id, name servers, options) and rebuilt in a forked child, never shared with the parent.
+
+Everything here is ``async`` and runs on the session's loop; the blocking kombu side calls
+:meth:`Session.run` (wait for the result) or :meth:`Session.submit` (fire and forget, batched:
+acks take this path and never block the worker's main thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+import orjson
+
+from broker_core.message.model import Message, MessageExt
+from broker_core.remoting.body.kv import KVTable
+from broker_core.remoting.codes import RequestCode, ResponseCode
+from broker_core.remoting.headers.client import ConsumerSendMsgBackRequestHeader
+from broker_core.remoting.headers.namesrv import (
+    DeleteKVConfigRequestHeader,
+    GetKVListByNamespaceRequestHeader,
+    PutKVConfigRequestHeader,
+)
+from broker_core.remoting.headers.pop import ReceiptHandle
+from rocketmq_integration.client.admin import Admin
+from rocketmq_integration.client.config import ClientConfig, ProducerConfig
+from rocketmq_integration.client.pop_consumer import PopConsumer, PoppedMessage
+from rocketmq_integration.client.producer import Producer
+from rocketmq_integration.client.results import SendResult
+from rocketmq_integration.client.sync import EventLoopThread
+from rocketmq_integration.errors import MQBrokerError, MQClientError, NoRouteError, RemotingError
+from rocketmq_integration.kombu.options import TransportOptions
+from rocketmq_integration.logging import get_logger
+
+__all__ = ["Binding", "Session", "get_session", "shutdown_sessions"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+#: a binding row of the broker-side table: (exchange, exchange type, routing key, queue)
+Binding = tuple[str, str, str, str]
+
+
+class Session:
+    """Shared client state of one process for one cluster; see the module docstring."""
+
+    def __init__(self, namesrv_addr: str, options: TransportOptions, namespace: str) -> None:
+        self.options = options
+        self.namespace = namespace
+        self.pid = os.getpid()
+        self.client_config = ClientConfig(namesrv_addr=namesrv_addr, instance_name=f"kombu-{self.pid}")
+        self.thread = EventLoopThread("rocketmq-kombu")
+        self.loop = self.thread.loop
+        self._producer: Producer | None = None
+        self._admin: Admin | None = None
+        self._pop: dict[tuple[str, str], PopConsumer] = {}
+        self._topics: set[str] = set()
+        self._outbox: collections.deque[Callable[[], Coroutine[Any, Any, Any]]] = collections.deque()
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._bindings: list[Binding] | None = None
+        self._bindings_at = 0.0
+        self.kv_namespace = f"KOMBU_BINDINGS{namespace}"
+
+    # ------------------------------------------------------------------ thread bridging
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+        """Run ``coro`` on the loop and wait for it."""
+        return self.thread.run(coro, timeout)
+
+    def submit(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``make()`` on the loop soon, without waiting; errors are logged. Thread-safe."""
+        self._outbox.append(make)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._outbox:
+            self.spawn(self._outbox.popleft()())
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start ``coro`` as a task on the loop (call from the loop thread); errors are logged."""
+        task = self.loop.create_task(self._guard(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            log.warning("background request failed", error=str(exc))
+
+    # ------------------------------------------------------------------ clients
+    async def producer(self) -> Producer:
+        if self._producer is None:
+            opts = self.options
+            cfg = ProducerConfig(
+                send_msg_timeout=opts.send_timeout,
+                retry_times_when_send_failed=opts.retry_times_when_send_failed,
+                default_topic_queue_nums=opts.write_queue_nums,
+            )
+            producer = Producer(opts.producer_group, client_config=self.client_config, config=cfg)
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def admin(self) -> Admin:
+        if self._admin is None:
+            admin = Admin(client_config=self.client_config)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def pop_consumer(self, group: str, topic: str) -> PopConsumer:
+        key = (group, topic)
+        consumer = self._pop.get(key)
+        if consumer is None:
+            consumer = PopConsumer(group, topic, client_config=self.client_config)
+            await consumer.start()
+            self._pop[key] = consumer
+        return consumer
+
+    async def ping(self) -> None:
+        """Fail fast when no name server answers (raises RemotingError)."""
+        await (await self.admin()).cluster_info()
+
+    # ------------------------------------------------------------------ topics
+    async def ensure_topic(self, topic: str) -> None:
+        """Create ``topic`` on every master unless it is known to exist, and wait for its route."""
+        if topic in self._topics:
+            return
+        admin = await self.admin()
+        try:
+            route = await admin.client.update_route(topic)
+        except RemotingError:
+            route = None
+        if route is None or not route.queue_datas:
+            n = self.options.read_queue_nums
+            await admin.create_topic(topic, read_queue_nums=n, write_queue_nums=self.options.write_queue_nums)
+            await admin.wait_for_route(topic, timeout=30.0)
+        self._topics.add(topic)
+
+    async def has_topic(self, topic: str) -> bool:
+        if topic in self._topics:
+            return True
+        admin = await self.admin()
+        try:
+            route = await admin.client.update_route(topic)
+        except (RemotingError, NoRouteError):
+            return False
+        return route is not None and bool(route.queue_datas)
+
+    async def backlog(self, group: str, topic: str) -> int:
+        """Messages of ``topic`` not yet acknowledged by ``group`` (leased ones included)."""
+        admin = await self.admin()
+        client = admin.client
+        route = await client.update_route(topic)
+        if route is None:
+            return 0
+        queues = client.subscribe_queues(topic) or []
+        total = 0
+        for mq in queues:
+            addr = client.broker_addr(mq.broker_name)
+            if addr is None:
+                continue
+            high = await client.api.get_max_offset(addr, mq)
+            committed = await client.api.query_consumer_offset(addr, group, mq)
+            low = committed if committed is not None and committed >= 0 else 0
+            total += max(0, high - low)
+        return total
+
+    # ------------------------------------------------------------------ send / pop
+    async def send(self, msg: Message) -> SendResult:
+        producer = await self.producer()
+        try:
+            return await producer.send(msg)
+        except MQBrokerError as exc:
+            if exc.code != ResponseCode.TOPIC_NOT_EXIST:
+                raise
+        except NoRouteError:
+            pass
+        # the broker refuses auto-creation: create the topic and try once more
+        await self.ensure_topic(msg.topic)
+        return await producer.send(msg)
+
+    async def send_orderly(self, msg: Message, key: str) -> SendResult:
+        await self.ensure_topic(msg.topic)
+        return await (await self.producer()).send_orderly(msg, key)
+
+    async def pop(
+        self, group: str, topic: str, max_num: int, invisible: float, poll: float
+    ) -> list[PoppedMessage]:
+        consumer = await self.pop_consumer(group, topic)
+        return await consumer.receive(max_num, invisible_time=invisible, poll_time=poll)
+
+    async def ack(self, group: str, topic: str, handle: str) -> None:
+        consumer = await self.pop_consumer(group, topic)
+        try:
+            await consumer.ack(handle)
+        except MQBrokerError as exc:
+            if exc.code != ResponseCode.NO_MESSAGE:
+                raise
+            log.warning("ack of an expired lease ignored (the message was redelivered)", topic=topic)
+
+    async def release(self, group: str, topic: str, handle: str, delay: float = 0.0) -> None:
+        """Make a leased message visible again after ``delay`` seconds (requeue)."""
+        consumer = await self.pop_consumer(group, topic)
+        try:
+            await consumer.change_invisible_time(handle, delay)
+        except MQBrokerError as exc:
+            if exc.code != ResponseCode.NO_MESSAGE:
+                raise
+
+    async def dead_letter(self, group: str, topic: str, handle: str, msg: MessageExt) -> None:
+        """Move a leased message to ``%DLQ%<group>`` (CONSUMER_SEND_MSG_BACK, level -1), then ack it."""
+        consumer = await self.pop_consumer(group, topic)
+        broker_name = ReceiptHandle.parse(handle).broker_name
+        addr = consumer.client.broker_addr(broker_name)
+        if addr is None:
+            raise NoRouteError(topic, f"no address for broker {broker_name}")
+        header = ConsumerSendMsgBackRequestHeader(
+            offset=msg.commit_log_offset, group=group, delay_level=-1, origin_msg_id=msg.msg_id,
+            origin_topic=topic, max_reconsume_times=msg.reconsume_times, bname=broker_name,
+        )  # fmt: skip
+        await consumer.client.api.send_back(addr, header, self.options.send_timeout)
+        await self.ack(group, topic, handle)
+        log.info("message moved to the dead-letter queue", group=group, topic=topic, msg_id=msg.msg_id)
+
+    async def extend(self, group: str, topic: str, handle: str, seconds: float) -> str:
+        consumer = await self.pop_consumer(group, topic)
+        return await consumer.change_invisible_time(handle, seconds)
+
+    # ------------------------------------------------------------------ bindings (name-server KV)
+    def _ns_addrs(self) -> list[str]:
+        return self.client_config.namesrv_addrs
+
+    async def _kv_call(self, addr: str, code: int, ext: dict[str, str]) -> Any:
+        admin = await self.admin()
+        api = admin.client.api
+        return await api.invoke(addr, api.request(code, ext), self.client_config.mq_client_api_timeout)
+
+    async def bind(self, row: Binding) -> None:
+        key = orjson.dumps(row).decode()
+        ext = PutKVConfigRequestHeader(self.kv_namespace, key, str(time.time())).to_ext_fields()
+        await self._each_namesrv(RequestCode.PUT_KV_CONFIG, ext)
+        if self._bindings is not None and row not in self._bindings:
+            self._bindings.append(row)
+
+    async def unbind(self, rows: Iterable[Binding]) -> None:
+        for row in rows:
+            key = orjson.dumps(row).decode()
+            ext = DeleteKVConfigRequestHeader(self.kv_namespace, key).to_ext_fields()
+            await self._each_namesrv(RequestCode.DELETE_KV_CONFIG, ext)
+            if self._bindings is not None and row in self._bindings:
+                self._bindings.remove(row)
+
+    async def _each_namesrv(self, code: int, ext: dict[str, str]) -> None:
+        results = await asyncio.gather(
+            *(self._kv_call(a, code, ext) for a in self._ns_addrs()), return_exceptions=True
+        )
+        ok = [r for r in results if not isinstance(r, BaseException) and r.code == ResponseCode.SUCCESS]
+        if not ok:
+            first = results[0]
+            if isinstance(first, BaseException):
+                raise first
+            raise MQBrokerError(first.code, first.remark)
+
+    async def bindings(self, refresh: bool = False) -> list[Binding]:
+        """The broker-side binding table, cached for ``bindings_cache_seconds``."""
+        now = time.monotonic()
+        fresh = now - self._bindings_at < self.options.bindings_cache_seconds
+        if self._bindings is not None and fresh and not refresh:
+            return self._bindings
+        ext = GetKVListByNamespaceRequestHeader(self.kv_namespace).to_ext_fields()
+        last: Exception | None = None
+        for addr in self._ns_addrs():
+            try:
+                resp = await self._kv_call(addr, RequestCode.GET_KVLIST_BY_NAMESPACE, ext)
+            except RemotingError as exc:
+                last = exc
+                continue
+            rows: list[Binding] = []
+            if resp.code == ResponseCode.SUCCESS and resp.body:
+                for key in KVTable.from_json(resp.body).table:
+                    try:
+                        ex, typ, rkey, queue = orjson.loads(key)
+                    except (orjson.JSONDecodeError, ValueError):
+                        continue
+                    rows.append((str(ex), str(typ), str(rkey), str(queue)))
+            self._bindings, self._bindings_at = rows, now
+            return rows
+        raise last or MQClientError("no name server configured")
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _close(self) -> None:
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for consumer in self._pop.values():
+            await consumer.shutdown()
+        self._pop.clear()
+        if self._producer is not None:
+            await self._producer.shutdown()
+        if self._admin is not None:
+            await self._admin.shutdown()
+
+    def close(self) -> None:
+        if self.thread.alive:
+            try:
+                self.run(self._close(), 10.0)
+            finally:
+                self.thread.stop()
+
+
+_sessions: dict[tuple[int, str, TransportOptions, str], Session] = {}
+_lock = threading.Lock()
+_lock_pid = os.getpid()
+
+
+def _get_lock() -> threading.Lock:
+    # a lock held by another thread of the parent at fork time would stay locked in the child
+    global _lock, _lock_pid
+    if _lock_pid != os.getpid():
+        _lock, _lock_pid = threading.Lock(), os.getpid()
+    return _lock
+
+
+def get_session(namesrv_addr: str, options: TransportOptions, namespace: str) -> Session:
+    """The process's session for this cluster and options (created on first use)."""
+    key = (os.getpid(), namesrv_addr, options, namespace)
+    with _get_lock():
+        session = _sessions.get(key)
+        if session is None:
+            # drop sessions inherited from a parent process: their loop thread does not exist here
+            for stale in [k for k in _sessions if k[0] != key[0]]:
+                del _sessions[stale]
+            if not _sessions:
+                atexit.register(shutdown_sessions)
+            session = _sessions[key] = Session(namesrv_addr, options, namespace)
+        return session
+
+
+def shutdown_sessions() -> None:
+    """Close every session of this process (tests; process exit does not need it)."""
+    with _get_lock():
+        mine = [s for k, s in _sessions.items() if k[0] == os.getpid()]
+        _sessions.clear()
+    for session in mine:
+        session.close()

@@ -1,0 +1,1 @@
+"""An app whose listener declaration is invalid (rocketmq.E005)."""

@@ -1,0 +1,1 @@
+"""An app whose listeners share a consumer group with different subscriptions (rocketmq.E006)."""

@@ -1,0 +1,1 @@
+"""An installed app whose ``listeners`` module the rocketmq app discovers."""

@@ -1,0 +1,61 @@
+"""Fixtures of the kombu-transport tests: the plugin's session cluster, a broker URL, unique names.
+
+Every test uses its own queue names, so tests sharing the session cluster never see each
+other's messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from tests.integration.kombu.celery_app import make_app
+from tests.integration.kombu.workers import CeleryWorker
+
+_ids = itertools.count()
+
+
+@pytest.fixture
+def broker_url(rocketmq_cluster: Any) -> str:
+    return f"rocketmq://{rocketmq_cluster.namesrv_addr}//"
+
+
+@pytest.fixture
+def qname() -> str:
+    """A queue name unique in the session, with the dots Celery names have."""
+    return f"kt.q{os.getpid()}.{next(_ids)}"
+
+
+@pytest.fixture
+def celery_client(broker_url: str, qname: str) -> Iterator[Celery]:
+    app = make_app(broker_url, qname)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def workers(broker_url: str, qname: str, tmp_path: Path) -> Iterator[list[CeleryWorker]]:
+    """Started workers are SIGKILLed at teardown (with their pool children; the queues are the test's own)."""
+    started: list[CeleryWorker] = []
+    try:
+        yield started
+    finally:
+        for worker in started:
+            worker.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sessions(rocketmq_cluster: Any) -> Iterator[None]:
+    """Stop this process's transport sessions before the cluster goes away (no noisy reconnects)."""
+    from rocketmq_integration.kombu.session import shutdown_sessions
+
+    yield
+    shutdown_sessions()

@@ -1,0 +1,73 @@
+"""Alias registration, URL parsing and transport-option validation (no broker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from kombu import Connection
+from kombu.transport import TRANSPORT_ALIASES, resolve_transport
+
+import rocketmq_integration.kombu as rk
+from rocketmq_integration.errors import ValidationError
+from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
+from rocketmq_integration.kombu.transport import parse_hosts
+
+
+def test_import_registers_the_rocketmq_alias() -> None:
+    assert TRANSPORT_ALIASES["rocketmq"] == rk.TRANSPORT_PATH
+    assert resolve_transport("rocketmq") is rk.Transport
+    rk.register()  # idempotent
+    assert TRANSPORT_ALIASES["rocketmq"] == rk.TRANSPORT_PATH
+
+
+def test_dotted_path_works_without_the_alias() -> None:
+    assert resolve_transport(rk.TRANSPORT_PATH) is rk.Transport
+
+
+def test_url_hosts_become_a_namesrv_list() -> None:
+    assert parse_hosts("h1", None) == "h1:9876"
+    assert parse_hosts("h1:1,h2", 9000) == "h1:1;h2:9000"
+    for bad in ("", "h1:x", "h 1", "h1:70000"):
+        with pytest.raises(ValidationError):
+            parse_hosts(bad, None)
+
+
+def test_unknown_option_names_the_option() -> None:
+    with pytest.raises(InvalidTransportOption, match="visibilty_timeout"):
+        TransportOptions.from_mapping({"visibilty_timeout": 10})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("visibility_timeout", "long"),
+        ("visibility_timeout", 0),
+        ("wait_time_seconds", 99),
+        ("native_eta", 1),
+        ("priority_steps", [3, 1]),
+        ("prefetch_limit", 0),
+        ("ordered_queues", [1]),
+    ],
+)
+def test_bad_values_name_the_option(key: str, value: object) -> None:
+    with pytest.raises(InvalidTransportOption, match=key):
+        TransportOptions.from_mapping({key: value})
+
+
+def test_kombu_keys_and_good_values_are_accepted() -> None:
+    opts = TransportOptions.from_mapping(
+        {"polling_interval": 1, "max_retries": 3, "visibility_timeout": 30, "priority_steps": [0, 5, 9]}
+    )
+    assert opts.visibility_timeout == 30.0 and opts.priority_steps == (0, 5, 9)
+
+
+def test_connect_with_a_bad_option_fails_with_its_name() -> None:
+    conn = Connection("rocketmq://127.0.0.1:1//", transport_options={"nope": 1})
+    with pytest.raises(InvalidTransportOption, match="nope"):
+        conn.transport  # noqa: B018  (the transport is built, and options checked, on first use)
+
+
+def test_credentials_and_bad_namespace_are_refused_at_connect() -> None:
+    with pytest.raises(InvalidTransportOption, match="userid"):
+        Connection("rocketmq://ak:sk@127.0.0.1:1//").transport  # noqa: B018
+    with pytest.raises(ValidationError, match="namespace"):
+        Connection("rocketmq://127.0.0.1:1/a.b").transport  # noqa: B018
