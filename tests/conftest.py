@@ -33,7 +33,6 @@ from tests.support.cluster import Cluster, ServerGroup
 from tests.support.cpp import CppRunner, cpp_client_status
 from tests.support.process import ConfValue, ServerProcess, kill_all
 
-
 # Hypothesis: every property test runs under an explicit per-example deadline. "dev" (default) keeps
 # hypothesis' random exploration; "ci" (CI=true, or HYPOTHESIS_PROFILE=ci) is derandomized, so a CI
 # failure reproduces, and allows 2 s per example: on a loaded 2-core runner a slow example is the

@@ -280,7 +280,9 @@ class SendProcessor:
                 )
             )
         wait = find_property(batch_props, MessageConst.WAIT) != "false"
-        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait), topic)
+        return self._respond(
+            request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait), topic
+        )
 
     async def _respond(
         self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult], topic: str
