@@ -1,4 +1,4 @@
-"""Command line: ``python -m broker_core namesrv|broker|dump|verify|admin``.
+"""Command line: ``python -m broker_core namesrv|broker|proxy|dump|verify|admin``.
 
 ``namesrv`` and ``broker`` run until SIGTERM/SIGINT, then shut down cleanly (flush, persist
 metadata, unregister) and exit 0.
@@ -16,7 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m broker_core",
         description="RocketMQ-compatible NameServer and Broker (Apache RocketMQ 4.9 remoting protocol).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{namesrv,broker,dump,verify,admin}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{namesrv,broker,proxy,dump,verify,admin}"
+    )
 
     ns = sub.add_parser(
         "namesrv", help="run a NameServer", description="Run a NameServer until SIGTERM/SIGINT."
@@ -42,7 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--broker-name", help="broker name (brokerName; default broker-a)")
     br.add_argument("--broker-id", type=int, help="broker id, 0 = master (brokerId; default 0)")
     br.add_argument("-c", "--config", help="broker.conf: key=value lines with Apache RocketMQ key names")
+    br.add_argument("--acl-file", help="plain_acl.yml to use when aclEnable=true (aclFile)")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+
+    px = sub.add_parser(
+        "proxy",
+        help="run a gRPC proxy for RocketMQ 5.x clients",
+        description="Serve apache.rocketmq.v2.MessagingService (5.x clients) in front of the cluster.",
+    )
+    px.add_argument("--namesrv", help="NameServer address(es) host:port[;host:port]")
+    px.add_argument("--host", help="address to listen on and to advertise (default 127.0.0.1)")
+    px.add_argument("--port", type=int, help="gRPC port (default 8081)")
+    px.add_argument("--tls-cert", help="PEM certificate: serve TLS and plaintext on the one port")
+    px.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    px.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
 
     for name, text in (
         ("dump", "print commit-log records, consume-queue units and index entries; verify CRCs"),
@@ -71,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker_core.namesrv.app import run_from_args as run_namesrv
 
         return run_namesrv(args)
+    if args.command == "proxy":
+        from broker_core.proxy.app import run_from_args as run_proxy
+
+        return run_proxy(args)
     if args.command in ("dump", "verify"):
         from pathlib import Path
 
