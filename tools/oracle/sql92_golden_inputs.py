@@ -22,7 +22,19 @@ VALUES = (
 INT_LITERALS = ("0", "1", "2", "3", "-1", "10", "100", "-100", "2147483647", "-2147483648")
 LONG_LITERALS = ("2147483648", "-2147483649", "9223372036854775807", "10L", "3l", "0x10", "0X1f", "010", "00")
 FLOAT_LITERALS = ("1.5", "-0.5", "3.0", "1e3", "1E-2", ".5", "5.", "2.5e1", "0.0", "1.0E10")
-STRING_LITERALS = ("'eu'", "'us'", "'EU'", "'it''s'", "''", "'abc'", "'1'", "'3.0'", "'中文'", "'a b'", "'true'")
+STRING_LITERALS = (
+    "'eu'",
+    "'us'",
+    "'EU'",
+    "'it''s'",
+    "''",
+    "'abc'",
+    "'1'",
+    "'3.0'",
+    "'中文'",
+    "'a b'",
+    "'true'",
+)
 BOOL_LITERALS = ("TRUE", "FALSE", "true", "false", "True")
 OPS = ("=", "<>", ">", ">=", "<", "<=")
 MALFORMED = (
@@ -35,7 +47,9 @@ MALFORMED = (
 
 
 def literal(rng: random.Random) -> str:
-    pool = rng.choice((INT_LITERALS, INT_LITERALS, LONG_LITERALS, FLOAT_LITERALS, STRING_LITERALS, BOOL_LITERALS))
+    pool = rng.choice(
+        (INT_LITERALS, INT_LITERALS, LONG_LITERALS, FLOAT_LITERALS, STRING_LITERALS, BOOL_LITERALS)
+    )
     return rng.choice(pool + (("NULL",) if rng.random() < 0.05 else ()))
 
 
@@ -70,7 +84,9 @@ def atom(rng: random.Random) -> str:
     if kind == 7:
         return f"{name} {rng.choice(('=', '<>'))} {rng.choice(BOOL_LITERALS)}"
     if kind == 8:
-        return rng.choice((name, rng.choice(BOOL_LITERALS), f"-{name} > 0", f"{name} > -{rng.choice(INT_LITERALS)}"))
+        return rng.choice(
+            (name, rng.choice(BOOL_LITERALS), f"-{name} > 0", f"{name} > -{rng.choice(INT_LITERALS)}")
+        )
     if kind == 9:
         op = rng.choice(OPS) if rng.random() < 0.2 else rng.choice(("=", "<>"))
         return f"{name} {op} {rng.choice(STRING_LITERALS)}"
@@ -105,7 +121,9 @@ def main() -> None:
     while while_count < 1320:
         selector = expression(rng)
         for _ in range(3):
-            out.write(json.dumps({"selector": selector, "properties": properties(rng)}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps({"selector": selector, "properties": properties(rng)}, ensure_ascii=False) + "\n"
+            )
         while_count += 1
 
 
