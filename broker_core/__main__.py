@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--broker-name", help="broker name (brokerName; default broker-a)")
     br.add_argument("--broker-id", type=int, help="broker id, 0 = master (brokerId; default 0)")
     br.add_argument("-c", "--config", help="broker.conf: key=value lines with Apache RocketMQ key names")
+    br.add_argument("--acl-file", help="plain_acl.yml to use when aclEnable=true (aclFile)")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
 
     px = sub.add_parser(

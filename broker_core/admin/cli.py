@@ -32,8 +32,18 @@ def build_parser(prog: str = "python -m broker_core admin") -> argparse.Argument
         p = sub.add_parser(name, help=cmd.help, description=cmd.help + ".")
         p.add_argument("-n", "--namesrvAddr", dest="namesrv", default=os.environ.get("NAMESRV_ADDR", ""),
                        help="Name server address list, eg: 192.168.0.1:9876;192.168.0.2:9876")  # fmt: skip
-        p.add_argument("--access-key", default=os.environ.get("ROCKETMQ_ACCESS_KEY"), help="ACL access key")
-        p.add_argument("--secret-key", default=os.environ.get("ROCKETMQ_SECRET_KEY"), help="ACL secret key")
+        p.add_argument(
+            "--access-key",
+            dest="auth_access_key",
+            default=os.environ.get("ROCKETMQ_ACCESS_KEY"),
+            help="ACL access key",
+        )
+        p.add_argument(
+            "--secret-key",
+            dest="auth_secret_key",
+            default=os.environ.get("ROCKETMQ_SECRET_KEY"),
+            help="ACL secret key",
+        )
         p.add_argument("--timeout", type=float, default=5.0, help="request timeout in seconds (default 5)")
         cmd.configure(p)
     return parser
@@ -45,7 +55,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = build_parser().parse_args(argv)
     cmd = COMMANDS[args.admin_command]
     admin = MQAdmin(
-        args.namesrv, timeout=args.timeout, access_key=args.access_key, secret_key=args.secret_key
+        args.namesrv, timeout=args.timeout, access_key=args.auth_access_key, secret_key=args.auth_secret_key
     )
     try:
         return cmd.run(args, admin, out)

@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
+from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
@@ -50,7 +53,7 @@ from broker_core.config.broker import (
 )
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
-from broker_core.errors import ConfigError
+from broker_core.errors import BrokerCoreError, ConfigError
 from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
@@ -112,6 +115,10 @@ class BrokerApp:
         self.pop.register(self.dispatcher)
         self.dispatcher.register(RequestCode.END_TRANSACTION, EndTransactionProcessor(self.ctx))
         self.dispatcher.register(RequestCode.CHECK_CLIENT_CONFIG, CheckClientConfigProcessor(cfg))
+        self.acl = _acl_validator(cfg)
+        AclAdminProcessor(self.ctx, self.acl).register(self.dispatcher)
+        if self.acl is not None:
+            self.dispatcher.set_guard(self.acl.guard)
         self.tx_checker = TransactionChecker(self.ctx, self.store_config.file_reserved_time)
         remoting = RemotingConfig(
             host=cfg.broker_ip1 if cfg.broker_ip1 else "127.0.0.1",
@@ -120,6 +127,9 @@ class BrokerApp:
             max_inflight_per_connection=cfg.server_worker_limit,
         )
         self.server = RemotingServer(remoting, self.dispatcher, on_channel_close=self._channel_closed)
+        # Apache's "fast"/VIP channel (listenPort - 2 there): Apache slaves sync topics through it
+        fast = dataclasses.replace(remoting, port=cfg.fast_listen_port)
+        self.fast_server = RemotingServer(fast, self.dispatcher, on_channel_close=self._channel_closed)
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
@@ -171,7 +181,11 @@ class BrokerApp:
             self.tx_checker.start()
         self.pop.start()
         self.ctx.stats.start()
+        if self.acl is not None:
+            self.acl.start()
         port = await self.server.start()
+        if self.config.fast_listen_port:
+            await self.fast_server.start()
         if port != self.config.listen_port:
             self.config = dataclasses.replace(self.config, listen_port=port)
             self.ctx.config = self.config
@@ -220,12 +234,15 @@ class BrokerApp:
         await self.replication.stop()
         self.hold.wake_all()
         await self.server.stop()
+        await self.fast_server.stop()
         await self.client.close()
         await self.schedule.stop()
         await self.timer.stop()
         await self.pop.stop()
         await self.tx_checker.stop()
         await self.ctx.stats.stop()
+        if self.acl is not None:
+            await self.acl.stop()
         if self.ctx.filters is not None:
             self.ctx.filters.persist(force=True)
         self.ctx.offsets.persist(force=True)
@@ -233,6 +250,19 @@ class BrokerApp:
         self.ctx.groups.persist()
         await self.store.shutdown()
         log.info("broker stopped", broker_name=self.config.broker_name)
+
+
+def _acl_validator(cfg: BrokerConfig) -> PlainAccessValidator | None:
+    """The ACL hook when ``aclEnable``: ``aclFile`` or ``<rocketmqHome>/conf/plain_acl.yml`` plus ``acl/``."""
+    if not cfg.acl_enable:
+        return None
+    if cfg.acl_file:
+        main = Path(cfg.acl_file)
+    elif cfg.rocketmq_home:
+        main = Path(cfg.rocketmq_home) / "conf" / "plain_acl.yml"
+    else:
+        raise ConfigError("aclEnable=true needs aclFile or rocketmqHome (environment ROCKETMQ_HOME)")
+    return PlainAccessValidator(PlainAclFiles(main, main.parent / "acl"), cfg.acl_watch_interval_ms / 1000)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConfig]:
@@ -252,6 +282,10 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
         if value is not None:
             props[key] = str(value)
     props.setdefault("storePathRootDir", str(Path.home() / "store"))
+    if getattr(args, "acl_file", None):
+        props["aclFile"] = args.acl_file
+    if os.environ.get("ROCKETMQ_HOME"):
+        props.setdefault("rocketmqHome", os.environ["ROCKETMQ_HOME"])
     broker_cfg, rest = broker_config_from_properties(props)
     if "messageDelayLevel" in props:  # read by both: the broker's schedule service and the store
         rest["messageDelayLevel"] = props["messageDelayLevel"]
@@ -279,7 +313,7 @@ async def _serve(app: BrokerApp) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         port = await app.start()
-    except OSError as exc:
+    except (OSError, BrokerCoreError) as exc:
         print(f"broker: cannot start: {exc}", file=sys.stderr)
         return 1
     print(f"broker {app.config.broker_name} listening on {app.config.broker_ip1}:{port}", flush=True)

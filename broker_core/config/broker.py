@@ -51,6 +51,12 @@ class BrokerConfig:
         enable_property_filter: ``enablePropertyFilter`` (SQL92).
         acl_enable: ``aclEnable``: verify signed requests against ``plain_acl.yml``
             (:mod:`broker_core.broker.acl`).
+        acl_file: ``aclFile`` (ours; Apache's system property ``rocketmq.acl.plain.file``): the
+            main ACL file; default ``<rocketmqHome>/conf/plain_acl.yml``. Files under the main
+            file's ``acl/`` sibling folder are loaded too.
+        acl_watch_interval_ms: ``aclWatchIntervalMs`` (ours): how often the ACL files' modification
+            times are checked for hot reload (Apache: 5000).
+        rocketmq_home: ``rocketmqHome`` (default: environment ``ROCKETMQ_HOME``, read by the CLI).
         trace_on / region_id: ``traceOn`` / ``regionId``, answered as ``TRACE_ON`` / ``MSG_REGION``
             on every send (the Java client writes a Pub trace only when both are present and on).
         transaction_time_out / transaction_check_max / transaction_check_interval: check-back of
@@ -60,6 +66,9 @@ class BrokerConfig:
         message_delay_level: ``messageDelayLevel``.
         rebalance_lock_max_live_time_ms: lock lease of ordered queues (60 s).
         slave_read_enable: ``slaveReadEnable``: pulls may be steered to a slave (suggestWhichBrokerId).
+        fast_listen_port: ``fastListenPort``: also serve requests on this port (0 = off). Apache 4.9.8
+            always opens this "fast"/VIP channel on ``listenPort - 2`` and its slaves fetch the
+            master's topic table through it, so set it to ``listenPort - 2`` to serve Apache slaves.
         server_worker_limit: requests processed concurrently per connection.
         timer_wheel_enable / timer_max_delay_sec / timer_precision_ms: 5.x ``timerWheelEnable``
             (true), ``timerMaxDelaySec`` (3 days), ``timerPrecisionMs`` (1000).
@@ -91,6 +100,9 @@ class BrokerConfig:
     msg_trace_topic_name: str = "RMQ_SYS_TRACE_TOPIC"
     enable_property_filter: bool = False
     acl_enable: bool = False
+    acl_file: str = ""
+    acl_watch_interval_ms: int = 5000
+    rocketmq_home: str = ""
     trace_on: bool = True
     region_id: str = "DefaultRegion"
     transaction_time_out: int = 6000
@@ -100,6 +112,7 @@ class BrokerConfig:
     message_delay_level: str = DEFAULT_DELAY_LEVELS
     rebalance_lock_max_live_time_ms: int = 60000
     slave_read_enable: bool = False
+    fast_listen_port: int = 0
     max_frame_length: int = 16 * 1024 * 1024
     server_worker_limit: int = 4096
     # 5.x timer messages (broker_core.broker.timer), request-reply and POP (broker_core.broker.pop)

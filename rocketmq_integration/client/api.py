@@ -47,6 +47,7 @@ from broker_core.remoting.headers.offset import (
     SearchOffsetRequestHeader,
     UpdateConsumerOffsetRequestHeader,
 )
+from broker_core.remoting.signing import sign_request
 from rocketmq_integration.client.config import ClientConfig
 from rocketmq_integration.errors import (
     MQBrokerError,
@@ -72,8 +73,17 @@ class MQClientAPI:
         cmd.language = self.config.language
         return cmd
 
+    def sign(self, cmd: RemotingCommand) -> RemotingCommand:
+        """Add the ACL signature when credentials are configured (``AclClientRPCHook``)."""
+        cfg = self.config
+        if cfg.access_key and cfg.secret_key:
+            sign_request(cmd, cfg.access_key, cfg.secret_key, cfg.security_token or None)
+        return cmd
+
     async def invoke(self, addr: str, cmd: RemotingCommand, timeout: float) -> RemotingCommand:
         """Send and await the response; network failures raise :class:`RemotingError` subclasses."""
+        if self.config.access_key:
+            self.sign(cmd)
         try:
             return await self.remoting.invoke(addr, cmd, timeout)
         except core_errors.RemotingTimeoutError as exc:
@@ -86,6 +96,8 @@ class MQClientAPI:
             raise RemotingError(f"request {cmd.code} to {addr} failed: {exc}", addr) from exc
 
     async def invoke_oneway(self, addr: str, cmd: RemotingCommand) -> None:
+        if self.config.access_key:
+            self.sign(cmd)
         try:
             await self.remoting.invoke_oneway(addr, cmd)
         except core_errors.RemotingConnectError as exc:

@@ -80,6 +80,8 @@ class ClientConfig:
         serialize_type: header serialisation of our requests (JSON is the interoperable default).
         language: language reported in request headers.
         connect_timeout: TCP connect timeout.
+        access_key / secret_key / security_token: ACL 1.0 credentials; when an access key and a
+            secret key are set every request is signed as Apache's ``AclClientRPCHook`` signs it.
     """
 
     namesrv_addr: str = "127.0.0.1:9876"
@@ -96,6 +98,9 @@ class ClientConfig:
     serialize_type: SerializeType = SerializeType.JSON
     language: LanguageCode = LanguageCode.PYTHON
     connect_timeout: float = 3.0
+    access_key: str = ""
+    secret_key: str = ""
+    security_token: str = ""
 
     @property
     def namesrv_addrs(self) -> list[str]:

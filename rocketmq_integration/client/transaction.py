@@ -200,7 +200,7 @@ class TransactionProducer(Producer):
             from_transaction_check=True,
             transaction_id=header.transaction_id,
         )
-        cmd = self.client.api.request(RequestCode.END_TRANSACTION, end.to_ext_fields())
+        cmd = self.client.api.sign(self.client.api.request(RequestCode.END_TRANSACTION, end.to_ext_fields()))
         cmd.flag |= 0x2
         try:
             channel.invoke_oneway(cmd)

@@ -8,6 +8,7 @@ suite runs without Django configured. The ``manage.py`` subprocess tests use the
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -22,10 +23,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "rocketmq_integration.django",
+    "rocketmq_integration.django.dashboard",
     "tests.django.testapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
@@ -42,12 +45,16 @@ TEMPLATES = [
         },
     }
 ]
+STATIC_URL = "static/"
 ROOT_URLCONF = "tests.django.urls"
+# A file (not in-memory) test database, so that relay/producer subprocesses started by a test
+# can open the same database: they get its path in ROCKETMQ_TEST_DB.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("ROCKETMQ_TEST_DB", str(BASE_DIR / "test-db.sqlite3")),
-        "TEST": {"NAME": os.environ.get("ROCKETMQ_TEST_DB") or None},
+        "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"rocketmq-django-tests-{os.getpid()}.sqlite3")},
+        "OPTIONS": {"timeout": 30},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

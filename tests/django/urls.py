@@ -1,8 +1,11 @@
-"""URLs of the Django test project (admin only; the dashboard adds its own)."""
+"""URLs of the Django test project: the admin and, under it, the RocketMQ dashboard."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+urlpatterns = [
+    path("admin/rocketmq/", include("rocketmq_integration.django.dashboard.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -46,10 +46,11 @@ def start_master(
     conf: dict[str, ConfValue] | None = None,
     *,
     broker_name: str = "broker-a",
+    port: int | None = None,
 ) -> ServerProcess:
     """A master (``role`` ASYNC_MASTER or SYNC_MASTER) with its HA port on a free port."""
-    merged = {**HA_TEST_CONF, **(conf or {}), "brokerRole": role, "haListenPort": free_port()}
-    return servers.broker(namesrv, conf=merged, broker_name=broker_name)
+    merged = {**HA_TEST_CONF, "haListenPort": free_port(), **(conf or {}), "brokerRole": role}
+    return servers.broker(namesrv, conf=merged, broker_name=broker_name, port=port)
 
 
 def start_slave(
