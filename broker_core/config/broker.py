@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_core.config.values import parse_enum
 from broker_core.errors import ConfigError
 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -171,11 +172,17 @@ def convert(key: str, raw: str, default: Any) -> Any:
                 raise ValueError("expected true or false")
             return value.lower() == "true"
         if isinstance(default, int):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if isinstance(default, float):
-            return float(value)
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError("expected a number") from None
         if isinstance(default, enum.Enum):
-            return type(default)(value.upper())
+            return parse_enum(type(default), value)
     except ValueError as exc:
         raise ConfigError(f"invalid value {raw!r} for {key}: {exc}") from exc
     return value

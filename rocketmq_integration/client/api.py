@@ -26,6 +26,7 @@ from broker_core.remoting.body.consumer_admin import (
 from broker_core.remoting.body.heartbeat import (
     HeartbeatData,
     LockBatchBody,
+    SubscriptionData,
     decode_consumer_list,
     decode_lock_response,
 )
@@ -59,6 +60,14 @@ from rocketmq_integration.errors import (
 __all__ = ["MQClientAPI"]
 
 
+def _code_name(code: int) -> str:
+    """``SEND_MESSAGE_V2 (310)`` for a known request code, else the number."""
+    try:
+        return f"{RequestCode(code).name} ({code})"
+    except ValueError:
+        return str(code)
+
+
 class MQClientAPI:
     """Typed requests over one :class:`RemotingClient`."""
 
@@ -88,7 +97,9 @@ class MQClientAPI:
             return await self.remoting.invoke(addr, cmd, timeout)
         except core_errors.RemotingTimeoutError as exc:
             raise RemotingTimeoutError(
-                f"request {cmd.code} to {addr} timed out after {timeout}s", addr
+                f"request {_code_name(cmd.code)} to {addr} got no answer within {timeout:.1f}s "
+                "(is the server overloaded or unreachable? a longer timeout may help)",
+                addr,
             ) from exc
         except core_errors.RemotingConnectError as exc:
             raise RemotingConnectError(str(exc), addr) from exc
@@ -143,6 +154,11 @@ class MQClientAPI:
 
     async def heartbeat(self, addr: str, data: HeartbeatData) -> None:
         await self._call_ok(addr, RequestCode.HEART_BEAT, None, data.encode())
+
+    async def check_client_config(self, addr: str, client_id: str, group: str, sub: SubscriptionData) -> None:
+        """CHECK_CLIENT_CONFIG: can the broker serve this (non-TAG) subscription? MQBrokerError if not."""
+        body = fastjson.dumps({"clientId": client_id, "group": group, "subscriptionData": sub.to_json()})
+        await self._call_ok(addr, RequestCode.CHECK_CLIENT_CONFIG, None, body.encode())
 
     async def unregister_client(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker_core.remoting.codes import LanguageCode, SerializeType
+from rocketmq_integration.errors import ValidationError
 
 __all__ = [
     "DEFAULT_INSTANCE_NAME",
@@ -102,9 +103,27 @@ class ClientConfig:
     secret_key: str = ""
     security_token: str = ""
 
+    def __post_init__(self) -> None:
+        for addr in self.namesrv_addrs:
+            problem = _addr_problem(addr)
+            if problem is not None:
+                raise ValidationError(
+                    f"invalid namesrv_addr {self.namesrv_addr!r}: {addr!r} {problem}; expected host:port "
+                    "such as 127.0.0.1:9876, several separated by ';'"
+                )
+
     @property
     def namesrv_addrs(self) -> list[str]:
         return [a.strip() for a in self.namesrv_addr.split(";") if a.strip()]
+
+
+def _addr_problem(addr: str) -> str | None:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host:
+        return "has no port"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"has a bad port {port!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from rocketmq_integration.client.rebalance import AllocateStrategy, Rebalancer, 
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.sending import now_ms
 from rocketmq_integration.client.validation import ServiceState, check_group, check_topic, retry_topic
-from rocketmq_integration.errors import ClientError, MQClientError, ValidationError
+from rocketmq_integration.errors import ClientError, MQBrokerError, MQClientError, ValidationError
 from rocketmq_integration.logging import get_logger
 
 __all__ = ["PushConsumer"]
@@ -282,9 +282,39 @@ class PushConsumer:
             with contextlib.suppress(ClientError):
                 await client.update_route(topic)
         await client.send_heartbeat_to_all_brokers()
+        try:
+            await self._check_client_config(client)
+        except BaseException:
+            await self.shutdown()
+            raise
         self._rebalance_event.set()
         self._start_upkeep(orderly, clustering)
         self._log.info("consumer started", client_id=client.client_id, topics=list(self._subscriptions))
+
+    async def _check_client_config(self, client: MQClientInstance) -> None:
+        """Java's ``checkClientInBroker``: a non-TAG subscription must be servable by the brokers
+        of its topic (SQL92 needs ``enablePropertyFilter``), else ``start()`` fails here instead of
+        every pull failing later. Topics without a route yet are checked by nobody (as in Java)."""
+        for topic, sub in self._subscriptions.items():
+            if sub.expression_type.upper() == "TAG":
+                continue
+            for mq in client.subscribe_queues(topic) or ():
+                addr = client.broker_addr(mq.broker_name)
+                if addr is None:
+                    continue
+                try:
+                    await client.api.check_client_config(addr, client.client_id, self.group, sub)
+                except MQBrokerError as exc:
+                    hint = (
+                        " (set enablePropertyFilter=true in that broker's broker.conf)"
+                        if "does not support" in exc.remark
+                        else ""
+                    )
+                    raise MQClientError(
+                        f"consumer {self.group}: broker {mq.broker_name} ({addr}) rejects the "
+                        f"{sub.expression_type} subscription to {topic} {sub.sub_string!r}: {exc.remark}{hint}"
+                    ) from exc
+                break  # one broker per topic answers for the expression (as Java checks one)
 
     def _start_upkeep(self, orderly: bool, clustering: bool) -> None:
         """Start the periodic tasks (see ``consumer_tasks``); ``shutdown`` cancels them."""

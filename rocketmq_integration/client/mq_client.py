@@ -277,7 +277,24 @@ class MQClientInstance:
                 if info.ok:
                     self._publish[topic] = info
                     return info
-        raise NoRouteError(topic, "topic does not exist and no auto-create template route is available")
+        known = self._routes.get(topic)
+        if known is not None and known.broker_datas:
+            names = ", ".join(sorted(bd.broker_name for bd in known.broker_datas))
+            raise NoRouteError(
+                topic,
+                f"no broker serves it now (it was served by {names}): are the brokers down or "
+                "unregistered from the NameServer?",
+            )
+        if route is not None:
+            raise NoRouteError(
+                topic, "the topic exists but has no writable queue (brokers down or read-only)"
+            )
+        raise NoRouteError(
+            topic,
+            "the NameServer knows no broker serving it: either the topic does not exist (create it with "
+            "Admin.create_topic or mqadmin updateTopic, or set autoCreateTopicEnable=true on the brokers) "
+            "or every broker serving it is down",
+        )
 
     def subscribe_queues(self, topic: str) -> list[MessageQueue] | None:
         return self._subscribe.get(topic)
