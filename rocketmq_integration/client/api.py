@@ -74,6 +74,8 @@ class MQClientAPI:
     def __init__(self, remoting: RemotingClient, config: ClientConfig) -> None:
         self.remoting = remoting
         self.config = config
+        #: the version ordinal each server address reported in its last response
+        self.versions: dict[str, int] = {}
 
     def request(
         self, code: int, ext: dict[str, str] | None = None, body: bytes | None = None
@@ -94,7 +96,9 @@ class MQClientAPI:
         if self.config.access_key:
             self.sign(cmd)
         try:
-            return await self.remoting.invoke(addr, cmd, timeout)
+            resp = await self.remoting.invoke(addr, cmd, timeout)
+            self.versions[addr] = resp.version
+            return resp
         except core_errors.RemotingTimeoutError as exc:
             raise RemotingTimeoutError(
                 f"request {_code_name(cmd.code)} to {addr} got no answer within {timeout:.1f}s "

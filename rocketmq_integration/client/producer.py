@@ -78,6 +78,7 @@ class _Prepared(NamedTuple):
     batch: bool
     reconsume_times: int
     max_reconsume_times: int | None
+    timer: bool = False  # a 5.x timer message (TIMER_DELIVER_MS / TIMER_DELAY_MS)
 
 
 class Producer:
@@ -206,9 +207,10 @@ class Producer:
             body = zlib.compress(body, cfg.compress_level)
             sys_flag |= MessageSysFlag.COMPRESSED
         reconsume, max_reconsume, props = retry_header_values(msg.topic, msg.properties)
+        timer = MessageConst.TIMER_DELIVER_MS in props or MessageConst.TIMER_DELAY_MS in props
         return _Prepared(
             RequestCode.SEND_MESSAGE_V2, msg.topic, body, int(sys_flag), msg.flag, encode_properties(props),
-            msg_id, False, reconsume, max_reconsume,
+            msg_id, False, reconsume, max_reconsume, timer,
         )  # fmt: skip
 
     def _prepare_batch(self, msgs: Sequence[Message]) -> _Prepared:
@@ -253,6 +255,8 @@ class Producer:
         if remaining <= 0:
             raise MQClientError(f"send to {p.topic} timed out before the request was sent")
         api = self.client.api
+        if p.timer:  # a 4.x broker would ignore the timer and deliver at once: refuse instead
+            await self.client.features.require_timer(addr, mq.broker_name, "timer message")
         resp = await api.invoke(addr, api.request(p.code, self._ext_fields(p, mq), p.body), remaining)
         return parse_send_response(resp, addr, p.topic, mq.broker_name, p.msg_id)
 

@@ -172,3 +172,15 @@ def test_topic_whose_only_broker_died_says_no_broker_serves_it(servers: ServerGr
     text = str(info.value)
     assert "the NameServer knows no broker serving it" in text
     assert "every broker serving it is down" in text
+
+
+def test_our_broker_reports_4_9_8_yet_probes_as_having_the_5x_features(cluster: Cluster) -> None:
+    async def probe() -> tuple[bool, int | None]:
+        async with Admin(cluster.namesrv_addr) as admin:
+            features = admin.client.features
+            has = await features.has_5x(cluster.broker_addr)
+            return has, features.version(cluster.broker_addr)
+
+    has_5x, version = asyncio.run(probe())
+    assert has_5x is True
+    assert version == 409  # V4_9_8 on the wire, for 4.x clients
