@@ -25,6 +25,7 @@ from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
 from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
+from broker_core.broker.metrics import MetricsServer, broker_registry
 from broker_core.broker.offsets import ConsumerOffsetManager
 from broker_core.broker.pop.service import PopService
 from broker_core.broker.processors.admin import AdminProcessor
@@ -183,6 +184,12 @@ class BrokerApp:
             self.tx_checker.start()
         self.pop.start()
         self.ctx.stats.start()
+        self.metrics: MetricsServer | None = None
+        if self.config.metrics_port >= 0:
+            self.metrics = MetricsServer(
+                broker_registry(self.ctx), self.config.broker_ip1, self.config.metrics_port
+            )
+            await self.metrics.start()
         if self.acl is not None:
             self.acl.start()
         port = await self.server.start()
@@ -243,6 +250,8 @@ class BrokerApp:
         await self.pop.stop()
         await self.tx_checker.stop()
         await self.ctx.stats.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.acl is not None:
             await self.acl.stop()
         if self.ctx.filters is not None:
