@@ -90,7 +90,7 @@ from rocketmq_integration.errors import (
 from rocketmq_integration.kombu import codec, names
 from rocketmq_integration.kombu.eta import eta_seconds, schedule_eta
 from rocketmq_integration.kombu.feed import Feed, Lease, Source
-from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
+from rocketmq_integration.kombu.options import TransportOptions
 from rocketmq_integration.kombu.session import Binding, Session, get_session
 from rocketmq_integration.logging import get_logger
 
@@ -182,7 +182,21 @@ class Channel(virtual.Channel):
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         msg = self._to_message(self.queue_topic(queue), message)
-        self._run(self.session.send(msg), self.options.send_timeout * 4 + 5)
+        timeout = self.options.send_timeout * 4 + 5
+        if queue in self.options.ordered_queues:
+            # same key -> same RocketMQ queue -> consumed in send order (see push.py)
+            self._run(self.session.send_orderly(msg, self._ordering_key(message)), timeout)
+        else:
+            self._run(self.session.send(msg), timeout)
+
+    def _ordering_key(self, message: dict[str, Any]) -> str:
+        header = self.options.ordering_key_header
+        if header:
+            value = (message.get("headers") or {}).get(header)
+            if value is not None:
+                return str(value)
+        info = (message.get("properties") or {}).get("delivery_info") or {}
+        return str(info.get("routing_key") or "")
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         msg = self._to_message(self.exchange_topic(exchange), message)
@@ -485,10 +499,11 @@ class Transport(virtual.Transport):
         raw = dict(client.transport_options or {})
         self.options = TransportOptions.from_mapping(raw)
         conninfo = client
-        if conninfo.userid or conninfo.password:
-            raise InvalidTransportOption(
-                "userid", "ACL credentials in the URL are not supported by this client yet"
+        if bool(conninfo.userid) != bool(conninfo.password):
+            raise ValidationError(
+                "rocketmq URL: give both ACCESS_KEY and SECRET_KEY (ACCESS_KEY:SECRET_KEY@host)"
             )
+        credentials = (conninfo.userid or "", conninfo.password or "")
         self.namesrv_addr = parse_hosts(conninfo.hostname, conninfo.port)
         vhost = (conninfo.virtual_host or "/").strip("/")
         if vhost and not re.fullmatch(r"[A-Za-z0-9_-]+", vhost):
@@ -496,7 +511,7 @@ class Transport(virtual.Transport):
                 f"rocketmq URL: bad namespace {vhost!r} (allowed: letters, digits, _ and -)"
             )
         self.namespace_prefix = f"{vhost}%" if vhost else ""
-        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix)
+        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
         self.wakeup = threading.Event()
 
     def driver_version(self) -> str:
