@@ -7,7 +7,8 @@ Features
 * Supports Direct: yes (one RocketMQ topic per queue; bindings stored broker-side)
 * Supports Topic: yes (one topic per exchange, routing keys matched by each bound queue)
 * Supports Fanout: yes (one topic per exchange, one consumer group per bound queue)
-* Supports Priority: yes, emulated with priority steps (``priority_steps``)
+* Supports Priority: yes, emulated with priority steps (``priority_steps``; a higher number is a
+  higher priority, as in AMQP; needs POP)
 * Supports TTL: no
 * Acks: per message, in any order (POP receipt handles); unacked messages of a dead worker come
   back after ``visibility_timeout``; ``reject(requeue=True)`` makes the message visible again at
@@ -148,7 +149,13 @@ class Channel(virtual.Channel):
         self._topic_prefix = ns + self.options.queue_name_prefix
         self._group_prefix = ns + self.options.consumer_group_prefix
         budget = 127 - _RETRY_TOPIC_OVERHEAD - len(self._topic_prefix) - len(self._group_prefix)
+        steps = self.options.priority_steps
+        self._steps: tuple[int, ...] = tuple(steps) if steps else ()
+        if self._steps:
+            budget -= 2 * (2 + len(str(self._steps[-1])))  # the "|p<step>" suffix of priority topics
         self._max_len = max(24, budget // 2)
+        if self._steps:
+            self.max_priority = max(self.max_priority, self._steps[-1])
         self.feed = Feed(self.session, self.channel_id)
         self.feed.on_ready = connection.wakeup.set
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
@@ -157,6 +164,15 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ names
     def queue_topic(self, queue: str) -> str:
         return self._topic_prefix + names.encode(queue, self._max_len)
+
+    def step_topic(self, queue: str, step: int) -> str:
+        """The topic of one priority step of ``queue`` (the lowest step is the queue's topic)."""
+        base = self.queue_topic(queue)
+        return base if not self._steps or step == self._steps[0] else f"{base}|p{step}"
+
+    def _step_of(self, message: dict[str, Any]) -> int:
+        priority = self._get_message_priority(message)
+        return max((s for s in self._steps if s <= priority), default=self._steps[0])
 
     def queue_group(self, queue: str) -> str:
         return self._group_prefix + names.encode(queue, self._max_len)
@@ -181,7 +197,8 @@ class Channel(virtual.Channel):
         return msg
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        msg = self._to_message(self.queue_topic(queue), message)
+        topic = self.step_topic(queue, self._step_of(message)) if self._steps else self.queue_topic(queue)
+        msg = self._to_message(topic, message)
         timeout = self.options.send_timeout * 4 + 5
         if queue in self.options.ordered_queues:
             # same key -> same RocketMQ queue -> consumed in send order (see push.py)
@@ -204,7 +221,8 @@ class Channel(virtual.Channel):
 
     # ------------------------------------------------------------------ declare / bind
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        self._run(self.session.ensure_topic(self.queue_topic(queue)))
+        for step in self._steps or (0,):
+            self._run(self.session.ensure_topic(self.step_topic(queue, step)))
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return bool(self._run(self.session.has_topic(self.queue_topic(queue))))
@@ -322,7 +340,10 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ consume
     def _sources(self, queue: str) -> list[Source]:
         group = self.queue_group(queue)
-        out = [Source(queue, group, self.queue_topic(queue))]
+        if self._steps:
+            out = [Source(queue, group, self.step_topic(queue, step), step=step) for step in self._steps]
+        else:
+            out = [Source(queue, group, self.queue_topic(queue))]
         if not self.supports_fanout:
             return out
         patterns: dict[str, set[str] | None] = {}
