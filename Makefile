@@ -63,7 +63,7 @@ pytest: venv
 	timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
-## system packages the tests need (make, C++ runtime, redis-server), installed only when missing
+## system packages the tests need (make, C++ runtime, redis-server, fuse3), installed only when missing
 sysdeps:
 	bash tools/system-packages.sh
 

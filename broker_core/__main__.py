@@ -33,10 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a Broker",
         description="Run a Broker until SIGTERM/SIGINT. Flags override values read from -c broker.conf.",
     )
-    br.add_argument("--namesrv", help="NameServer address(es) host:port[;host:port] (namesrvAddr)")
+    br.add_argument(
+        "--namesrv",
+        help="NameServer address(es) host:port[;host:port] (namesrvAddr); without it the broker registers nowhere",
+    )
     br.add_argument("--host", help="address to listen on and to advertise (brokerIP1; default 127.0.0.1)")
     br.add_argument("--port", type=int, help="port to listen on (listenPort; default 10911)")
-    br.add_argument("--store-dir", help="store root directory (storePathRootDir)")
+    br.add_argument("--store-dir", help="store root directory (storePathRootDir; default ~/store)")
     br.add_argument("--cluster", help="cluster name (brokerClusterName; default DefaultCluster)")
     br.add_argument("--broker-name", help="broker name (brokerName; default broker-a)")
     br.add_argument("--broker-id", type=int, help="broker id, 0 = master (brokerId; default 0)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_core.config.values import parse_enum, parse_size
 from broker_core.errors import ConfigError
 
 __all__ = [
@@ -26,6 +27,12 @@ __all__ = [
 CQ_STORE_UNIT_SIZE = 20
 DEFAULT_MESSAGE_DELAY_LEVEL = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 _TIME_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: byte-count keys: they also accept units (``4MB``, ``512KB``, ``1g``; binary multiples)
+SIZE_KEYS = frozenset({
+    "mappedFileSizeCommitLog", "mappedFileSizeConsumeQueue", "maxMessageSize",
+    "maxTransferBytesOnMessageInMemory", "maxTransferBytesOnMessageInDisk", "haTransferBatchSize",
+    "haSlaveFallbehindMax",
+})  # fmt: skip
 
 
 class FlushDiskType(enum.Enum):
@@ -280,7 +287,12 @@ def parse_delay_levels(spec: str) -> dict[int, int]:
 def _convert(key: str, raw: str, type_name: str, base_dir: Path) -> object:
     try:
         if type_name == "int":
-            return int(raw)
+            if key in SIZE_KEYS:
+                return parse_size(raw)
+            try:
+                return int(raw)
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if type_name == "float":
             return float(raw)
         if type_name == "bool":
@@ -289,7 +301,7 @@ def _convert(key: str, raw: str, type_name: str, base_dir: Path) -> object:
                 raise ValueError("expected true or false")
             return lowered == "true"
         if type_name == "FlushDiskType":
-            return FlushDiskType(raw.upper())
+            return parse_enum(FlushDiskType, raw)
         if type_name in ("Path", "Path | None"):
             if not raw:
                 raise ValueError("empty path")

@@ -26,6 +26,7 @@ from broker_core.remoting.body.consumer_admin import (
 from broker_core.remoting.body.heartbeat import (
     HeartbeatData,
     LockBatchBody,
+    SubscriptionData,
     decode_consumer_list,
     decode_lock_response,
 )
@@ -59,12 +60,22 @@ from rocketmq_integration.errors import (
 __all__ = ["MQClientAPI"]
 
 
+def _code_name(code: int) -> str:
+    """``SEND_MESSAGE_V2 (310)`` for a known request code, else the number."""
+    try:
+        return f"{RequestCode(code).name} ({code})"
+    except ValueError:
+        return str(code)
+
+
 class MQClientAPI:
     """Typed requests over one :class:`RemotingClient`."""
 
     def __init__(self, remoting: RemotingClient, config: ClientConfig) -> None:
         self.remoting = remoting
         self.config = config
+        #: the version ordinal each server address reported in its last response
+        self.versions: dict[str, int] = {}
 
     def request(
         self, code: int, ext: dict[str, str] | None = None, body: bytes | None = None
@@ -85,10 +96,14 @@ class MQClientAPI:
         if self.config.access_key:
             self.sign(cmd)
         try:
-            return await self.remoting.invoke(addr, cmd, timeout)
+            resp = await self.remoting.invoke(addr, cmd, timeout)
+            self.versions[addr] = resp.version
+            return resp
         except core_errors.RemotingTimeoutError as exc:
             raise RemotingTimeoutError(
-                f"request {cmd.code} to {addr} timed out after {timeout}s", addr
+                f"request {_code_name(cmd.code)} to {addr} got no answer within {timeout:.1f}s "
+                "(is the server overloaded or unreachable? a longer timeout may help)",
+                addr,
             ) from exc
         except core_errors.RemotingConnectError as exc:
             raise RemotingConnectError(str(exc), addr) from exc
@@ -143,6 +158,11 @@ class MQClientAPI:
 
     async def heartbeat(self, addr: str, data: HeartbeatData) -> None:
         await self._call_ok(addr, RequestCode.HEART_BEAT, None, data.encode())
+
+    async def check_client_config(self, addr: str, client_id: str, group: str, sub: SubscriptionData) -> None:
+        """CHECK_CLIENT_CONFIG: can the broker serve this (non-TAG) subscription? MQBrokerError if not."""
+        body = fastjson.dumps({"clientId": client_id, "group": group, "subscriptionData": sub.to_json()})
+        await self._call_ok(addr, RequestCode.CHECK_CLIENT_CONFIG, None, body.encode())
 
     async def unregister_client(
         self,

@@ -26,10 +26,11 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.message.properties import MessageConst
+from broker_core.message.trace import ConsumeReturnType
 from rocketmq_integration.client.config import ConsumerConfig, ListenerKind, MessageModel
 from rocketmq_integration.client.offset_store import OffsetStore
 from rocketmq_integration.client.process_queue import ProcessQueue
@@ -37,6 +38,9 @@ from rocketmq_integration.client.results import ConsumeResult, ListenerResult, a
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.validation import retry_topic
 from rocketmq_integration.logging import bound_context, get_logger
+
+if TYPE_CHECKING:
+    from rocketmq_integration.client.trace import TraceDispatcher
 
 __all__ = ["ConcurrentConsumeService", "Listener", "ListenerAdapter"]
 
@@ -60,6 +64,8 @@ class ListenerAdapter:
         self._pool = (
             None if self.is_async else ThreadPoolExecutor(max_concurrency, thread_name_prefix="rmq-consume")
         )
+        #: message-trace hook (SubBefore/SubAfter), set by a consumer with ``enable_msg_trace``
+        self.tracer: TraceDispatcher | None = None
 
     async def call(self, msgs: list[MessageExt]) -> ConsumeResult:
         """Run the listener; its verdict as a :class:`ConsumeResult`."""
@@ -67,6 +73,15 @@ class ListenerAdapter:
 
     async def call_detailed(self, msgs: list[MessageExt]) -> ListenerResult:
         """Run the listener; a :class:`SuspendCurrentQueue` it returned is passed through."""
+        tracer = self.tracer
+        if tracer is None:
+            return (await self._call(msgs))[0]
+        before = tracer.before_consume(msgs)
+        result, code = await self._call(msgs)
+        tracer.after_consume(before, code is ConsumeReturnType.SUCCESS, code)
+        return result
+
+    async def _call(self, msgs: list[MessageExt]) -> tuple[ListenerResult, ConsumeReturnType]:
         async with self._sem:
             try:
                 if self._pool is None:
@@ -80,13 +95,14 @@ class ListenerAdapter:
                 log.exception(
                     "listener raised; messages will be consumed again", msg_ids=[m.msg_id for m in msgs]
                 )
-                return ConsumeResult.RECONSUME_LATER
+                return ConsumeResult.RECONSUME_LATER, ConsumeReturnType.EXCEPTION
         if not isinstance(result, ListenerResult):
             log.warning(
                 "listener returned no ConsumeResult; treating as RECONSUME_LATER", result=repr(result)
             )
-            return ConsumeResult.RECONSUME_LATER
-        return result
+            return ConsumeResult.RECONSUME_LATER, ConsumeReturnType.RETURNNULL
+        ok = result is ConsumeResult.SUCCESS
+        return result, ConsumeReturnType.SUCCESS if ok else ConsumeReturnType.FAILED
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -109,6 +109,7 @@ class PullLoops:
         clustering = cfg.message_model is MessageModel.CLUSTERING
         broker_id = MASTER_ID
         plog = self._log.bind(topic=mq.topic, queue_id=mq.queue_id, broker=mq.broker_name)
+        last_failure: str | None = None
         while not pq.dropped and not self.stopping.is_set():
             max_bytes = cfg.pull_threshold_size_for_queue_mib * 1024 * 1024
             if (
@@ -135,9 +136,16 @@ class PullLoops:
                 )
                 result = process_pull_response(resp, sub, addr)
             except (ClientError, MessageDecodeError) as exc:
-                plog.warning("pull failed", error=str(exc))
+                # the same failure again (a broker that cannot serve this subscription, a broker
+                # that is down) is logged once per queue, not once per retry
+                if str(exc) != last_failure:
+                    plog.warning("pull failed; retrying (repeats are logged at debug)", error=str(exc))
+                else:
+                    plog.debug("pull failed again", error=str(exc))
+                last_failure = str(exc)
                 await self._sleep(self.client_config.pull_time_delay_when_exception)
                 continue
+            last_failure = None
             if pq.dropped:
                 return
             pq.last_pull_timestamp = time.monotonic()

@@ -1,8 +1,8 @@
 """``plain_acl.yml`` (ACL 1.0): the files, the parsed accounts and the request validator.
 
-Files (storage spec 10.1): the main file (``$ROCKETMQ_HOME/conf/plain_acl.yml`` unless configured)
-plus every ``*.yml`` / ``*.yaml`` under ``conf/acl/``; when an accessKey appears twice the first
-file wins. The files are parsed once into an :class:`AclSnapshot` (accounts with their secret-key
+Files (storage spec 10.1): every ``*.yml`` / ``*.yaml`` under ``conf/acl/``, then the main file
+(``$ROCKETMQ_HOME/conf/plain_acl.yml`` unless configured); when an accessKey appears twice the first
+file loaded wins (Apache's order: the folder first). The files are parsed once into an :class:`AclSnapshot` (accounts with their secret-key
 bytes, compiled address matchers and permission maps), so a request costs one dict lookup, one
 HMAC and a few dict reads — nothing is re-read per request. A watcher task compares the files'
 modification times every ``watch_interval`` seconds (Apache: 5 s) and swaps in a new snapshot;
@@ -130,10 +130,13 @@ class PlainAclFiles:
         self.extra_dir = extra_dir
 
     def files(self) -> list[Path]:
-        out = [self.main_file] if self.main_file.is_file() else []
+        """The ``acl/`` folder's files (sorted), then the main file — Apache's load order."""
+        out: list[Path] = []
         if self.extra_dir is not None and self.extra_dir.is_dir():
             extra = [p for p in self.extra_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()]
             out += sorted(p for p in extra if p.resolve() != self.main_file.resolve())
+        if self.main_file.is_file():
+            out.append(self.main_file)
         return out
 
     def mtimes(self) -> dict[str, int]:
