@@ -118,7 +118,9 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
             return {"ids": list(st.checked)}
     if op == "simple":
         sub = {req["topic"]: FilterExpression(req.get("tag", "*"))}
-        st.simple = SimpleConsumer(st.config, req["group"], sub, await_duration=req.get("await", 3))
+        st.simple = SimpleConsumer(
+            st.config, req["group"], sub, await_duration=req.get("await", 3), tls_enable=st.tls
+        )
         st.simple.startup()
         return {}
     if op == "receive":
@@ -143,7 +145,7 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
                 return ConsumeResult.SUCCESS
 
         sub = {req["topic"]: FilterExpression(req.get("tag", "*"))}
-        st.push = PushConsumer(st.config, req["group"], Listener(), sub)
+        st.push = PushConsumer(st.config, req["group"], Listener(), sub, tls_enable=st.tls)
         st.push.startup()
         return {}
     if op == "pushed":
