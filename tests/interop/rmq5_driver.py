@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rocketmq import (  # type: ignore[import-not-found]
@@ -151,6 +152,29 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
     if op == "pushed":
         with st.lock:
             return {"messages": list(st.pushed)}
+    if op == "bench_produce":  # send_async with at most ``inflight`` outstanding; elapsed seconds
+        body = "x" * int(req.get("body_size", 1024))
+        inflight, count, topic = int(req.get("inflight", 64)), int(req["count"]), req["topic"]
+        start = time.perf_counter()
+        pending: list[Any] = []
+        for _ in range(count):
+            pending.append(st.producer.send_async(_message({"topic": topic, "body": body})))
+            if len(pending) >= inflight:
+                pending.pop(0).result(timeout=60)
+        for f in pending:
+            f.result(timeout=60)
+        return {"seconds": time.perf_counter() - start}
+    if op == "bench_consume":  # receive 32 + acks from 16 threads until ``count``; elapsed seconds
+        count, got = int(req["count"]), 0
+        start = time.perf_counter()
+        deadline = time.monotonic() + float(req.get("timeout", 300))
+        # 5.1.2's ack_async() returns None, so parallel acks come from a thread pool
+        with ThreadPoolExecutor(16) as pool:
+            while got < count and time.monotonic() < deadline:
+                msgs = st.simple.receive(32, 30) or []
+                list(pool.map(st.simple.ack, msgs))
+                got += len(msgs)
+        return {"seconds": time.perf_counter() - start, "received": got}
     if op == "shutdown":
         for client in (st.producer, st.simple, st.push):
             if client is not None:
