@@ -87,7 +87,9 @@ def main() -> int:
         f"5.x client via gRPC proxy, {args.messages} msgs of {args.body_size} B, median of {args.runs} run(s):"
     )
     print(f"  produce  {summary['produce_msgs_per_s']:10.0f} msgs/s  (send_async, {args.inflight} in flight)")
-    print(f"  consume  {summary['consume_msgs_per_s']:10.0f} msgs/s  (SimpleConsumer receive 32 + acks from 16 threads)")
+    print(
+        f"  consume  {summary['consume_msgs_per_s']:10.0f} msgs/s  (SimpleConsumer receive 32 + acks from 16 threads)"
+    )
     print(f"  proxy peak RSS {summary['proxy_peak_rss_mib']:.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
