@@ -399,6 +399,7 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
         "cost of ACL verification and of message trace on sends (ratios, same run)",
         ["ops_bench.py", "--rounds", "3"],
     ),
+    ("Celery over rocketmq:// vs Celery over Redis (tasks/s, latency)", ["celery_bench.py"]),
     ("5.x client through the gRPC proxy: produce / consume", ["proxy_bench.py"]),
 ]
 
