@@ -394,6 +394,11 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
     ("filtered consumption (10 % match) and transactional send", ["filter_tx.py"]),
     ("timer messages: throughput and delivery error", ["timer_bench.py"]),
     ("template / listener overhead vs the raw client (median of 3)", ["template_bench.py", "--runs", "3"]),
+    (
+        "cost of ACL verification and of message trace on sends (ratios, same run)",
+        ["ops_bench.py", "--rounds", "3"],
+    ),
+    ("Celery over rocketmq:// vs Celery over Redis (tasks/s, latency)", ["celery_bench.py"]),
 ]
 
 

@@ -16,16 +16,17 @@ from typing import Any
 
 from rocketmq import (  # type: ignore[import-not-found]
     ClientConfiguration,
+    ConsumeResult,
     Credentials,
     FilterExpression,
     Message,
+    MessageListener,
     Producer,
     PushConsumer,
     SimpleConsumer,
     TransactionChecker,
     TransactionResolution,
 )
-from rocketmq.v5.consumer import ConsumeResult  # type: ignore[import-not-found]
 
 _out = sys.stdout
 sys.stdout = sys.stderr  # the client library prints; keep the protocol channel clean
@@ -73,8 +74,8 @@ def _message(spec: dict[str, Any]) -> Any:
         msg.add_property(k, v)
     if spec.get("group"):
         msg.message_group = spec["group"]
-    if spec.get("delivery_ms"):
-        msg.delivery_timestamp = int(time.time() * 1000) + int(spec["delivery_ms"])
+    if spec.get("delivery_s"):  # the Python client takes epoch *seconds* here
+        msg.delivery_timestamp = int(time.time()) + int(spec["delivery_s"])
     return msg
 
 
@@ -135,13 +136,14 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
     if op == "push":
         state = st
 
-        def listener(message: Any) -> Any:
-            with state.lock:
-                state.pushed.append(_msg_dict(message))
-            return ConsumeResult.SUCCESS
+        class Listener(MessageListener):  # type: ignore[misc]
+            def consume(self, message: Any) -> Any:
+                with state.lock:
+                    state.pushed.append(_msg_dict(message))
+                return ConsumeResult.SUCCESS
 
         sub = {req["topic"]: FilterExpression(req.get("tag", "*"))}
-        st.push = PushConsumer(st.config, req["group"], listener, sub)
+        st.push = PushConsumer(st.config, req["group"], Listener(), sub)
         st.push.startup()
         return {}
     if op == "pushed":
