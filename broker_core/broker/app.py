@@ -321,7 +321,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
 
 def run_from_args(args: argparse.Namespace) -> int:
     """CLI entry: run a broker until SIGTERM/SIGINT; exit status 0 on a clean stop."""
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, json=bool(getattr(args, "log_json", False)))
     try:
         broker_cfg, store_cfg = configs_from_args(args)
     except ConfigError as exc:
