@@ -86,9 +86,12 @@ async def produce(addr: str, producers: int, seconds: float, body: bytes) -> dic
             await c.close()
     elapsed = time.perf_counter() - start
     latencies.sort()
-    pick = lambda q: (
-        round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else 0.0
-    )  # noqa: E731
+
+    def pick(q: float) -> float:
+        if not latencies:
+            return 0.0
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
+
     return {
         "msgs_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": pick(0.5),
