@@ -40,6 +40,7 @@ from rocketmq_integration.client.validation import retry_topic
 from rocketmq_integration.logging import bound_context, get_logger
 
 if TYPE_CHECKING:
+    from rocketmq_integration.client.metrics import ConsumeRecorder
     from rocketmq_integration.client.trace import TraceDispatcher
 
 __all__ = ["ConcurrentConsumeService", "Listener", "ListenerAdapter"]
@@ -66,6 +67,8 @@ class ListenerAdapter:
         )
         #: message-trace hook (SubBefore/SubAfter), set by a consumer with ``enable_msg_trace``
         self.tracer: TraceDispatcher | None = None
+        #: (recorder, group, client id) when process metrics are on (:mod:`.metrics`)
+        self.recorder: tuple[ConsumeRecorder, str, str] | None = None
 
     async def call(self, msgs: list[MessageExt]) -> ConsumeResult:
         """Run the listener; its verdict as a :class:`ConsumeResult`."""
@@ -73,12 +76,18 @@ class ListenerAdapter:
 
     async def call_detailed(self, msgs: list[MessageExt]) -> ListenerResult:
         """Run the listener; a :class:`SuspendCurrentQueue` it returned is passed through."""
-        tracer = self.tracer
-        if tracer is None:
+        tracer, rec = self.tracer, self.recorder
+        if tracer is None and rec is None:
             return (await self._call(msgs))[0]
-        before = tracer.before_consume(msgs)
+        before = tracer.before_consume(msgs) if tracer is not None else None
+        started = time.perf_counter()
         result, code = await self._call(msgs)
-        tracer.after_consume(before, code is ConsumeReturnType.SUCCESS, code)
+        ok = code is ConsumeReturnType.SUCCESS
+        if tracer is not None:
+            tracer.after_consume(before, ok, code)
+        if rec is not None and msgs:
+            rt = (time.perf_counter() - started) * 1000.0
+            rec[0].record(rec[1], msgs[0].topic, rec[2], len(msgs) if ok else 0, 0 if ok else len(msgs), rt)
         return result
 
     async def _call(self, msgs: list[MessageExt]) -> tuple[ListenerResult, ConsumeReturnType]:

@@ -43,6 +43,7 @@ from rocketmq_integration.client.config import (
 )
 from rocketmq_integration.client.consume_service import ConcurrentConsumeService, Listener, ListenerAdapter
 from rocketmq_integration.client.consumer_tasks import expire_loop, lock_loop, persist_loop, rebalance_loop
+from rocketmq_integration.client.metrics import recorder as consume_metrics_recorder
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.offset_store import OffsetStore, open_offset_store
 from rocketmq_integration.client.orderly import OrderlyConsumeService
@@ -254,6 +255,9 @@ class PushConsumer:
             client, self.group, clustering=clustering, local_dir=self.config.offset_store_dir
         )
         self._adapter = ListenerAdapter(self._listener, self.config.consume_thread_max, self._listener_kind)
+        rec = consume_metrics_recorder()
+        if rec is not None:
+            self._adapter.recorder = (rec, self.group, client.client_id)
         if self.config.enable_msg_trace:
             self.tracer = TraceDispatcher(
                 self.client_config, self.group, "CONSUME", self.config.customized_trace_topic

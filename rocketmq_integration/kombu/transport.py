@@ -7,7 +7,8 @@ Features
 * Supports Direct: yes (one RocketMQ topic per queue; bindings stored broker-side)
 * Supports Topic: yes (one topic per exchange, routing keys matched by each bound queue)
 * Supports Fanout: yes (one topic per exchange, one consumer group per bound queue)
-* Supports Priority: yes, emulated with priority steps (``priority_steps``)
+* Supports Priority: yes, emulated with priority steps (``priority_steps``; a higher number is a
+  higher priority, as in AMQP; needs POP)
 * Supports TTL: no
 * Acks: per message, in any order (POP receipt handles); unacked messages of a dead worker come
   back after ``visibility_timeout``; ``reject(requeue=True)`` makes the message visible again at
@@ -90,7 +91,7 @@ from rocketmq_integration.errors import (
 from rocketmq_integration.kombu import codec, names
 from rocketmq_integration.kombu.eta import eta_seconds, schedule_eta
 from rocketmq_integration.kombu.feed import Feed, Lease, Source
-from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
+from rocketmq_integration.kombu.options import TransportOptions
 from rocketmq_integration.kombu.session import Binding, Session, get_session
 from rocketmq_integration.logging import get_logger
 
@@ -148,7 +149,13 @@ class Channel(virtual.Channel):
         self._topic_prefix = ns + self.options.queue_name_prefix
         self._group_prefix = ns + self.options.consumer_group_prefix
         budget = 127 - _RETRY_TOPIC_OVERHEAD - len(self._topic_prefix) - len(self._group_prefix)
+        steps = self.options.priority_steps
+        self._steps: tuple[int, ...] = tuple(steps) if steps else ()
+        if self._steps:
+            budget -= 2 * (2 + len(str(self._steps[-1])))  # the "|p<step>" suffix of priority topics
         self._max_len = max(24, budget // 2)
+        if self._steps:
+            self.max_priority = max(self.max_priority, self._steps[-1])
         self.feed = Feed(self.session, self.channel_id)
         self.feed.on_ready = connection.wakeup.set
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
@@ -157,6 +164,15 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ names
     def queue_topic(self, queue: str) -> str:
         return self._topic_prefix + names.encode(queue, self._max_len)
+
+    def step_topic(self, queue: str, step: int) -> str:
+        """The topic of one priority step of ``queue`` (the lowest step is the queue's topic)."""
+        base = self.queue_topic(queue)
+        return base if not self._steps or step == self._steps[0] else f"{base}|p{step}"
+
+    def _step_of(self, message: dict[str, Any]) -> int:
+        priority = self._get_message_priority(message)
+        return max((s for s in self._steps if s <= priority), default=self._steps[0])
 
     def queue_group(self, queue: str) -> str:
         return self._group_prefix + names.encode(queue, self._max_len)
@@ -181,8 +197,23 @@ class Channel(virtual.Channel):
         return msg
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        msg = self._to_message(self.queue_topic(queue), message)
-        self._run(self.session.send(msg), self.options.send_timeout * 4 + 5)
+        topic = self.step_topic(queue, self._step_of(message)) if self._steps else self.queue_topic(queue)
+        msg = self._to_message(topic, message)
+        timeout = self.options.send_timeout * 4 + 5
+        if queue in self.options.ordered_queues:
+            # same key -> same RocketMQ queue -> consumed in send order (see push.py)
+            self._run(self.session.send_orderly(msg, self._ordering_key(message)), timeout)
+        else:
+            self._run(self.session.send(msg), timeout)
+
+    def _ordering_key(self, message: dict[str, Any]) -> str:
+        header = self.options.ordering_key_header
+        if header:
+            value = (message.get("headers") or {}).get(header)
+            if value is not None:
+                return str(value)
+        info = (message.get("properties") or {}).get("delivery_info") or {}
+        return str(info.get("routing_key") or "")
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         msg = self._to_message(self.exchange_topic(exchange), message)
@@ -190,7 +221,8 @@ class Channel(virtual.Channel):
 
     # ------------------------------------------------------------------ declare / bind
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        self._run(self.session.ensure_topic(self.queue_topic(queue)))
+        for step in self._steps or (0,):
+            self._run(self.session.ensure_topic(self.step_topic(queue, step)))
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return bool(self._run(self.session.has_topic(self.queue_topic(queue))))
@@ -206,6 +238,10 @@ class Channel(virtual.Channel):
 
     async def _purge_async(self, queue: str) -> int:
         count = 0
+        if not await self.session.pop_supported():
+            for src in self._sources(queue):
+                count += await self.session.skip_to_end(src.group, src.topic)
+            return count
         for src in self._sources(queue):
             while True:
                 got = await self.session.pop(src.group, src.topic, 32, 60.0, 0.0)
@@ -229,7 +265,7 @@ class Channel(virtual.Channel):
         exchange, typ, _rkey, queue = row
         if row not in await self.session.bindings():
             await self.session.bind(row)
-        if typ in _BROADCAST and self.supports_fanout:
+        if typ in _BROADCAST and self.supports_fanout and await self.session.pop_supported():
             await self._pin(queue, exchange)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
@@ -238,7 +274,7 @@ class Channel(virtual.Channel):
     async def _pin(self, queue: str, exchange: str) -> None:
         """Start the queue's group on the exchange topic *now* (messages from here on reach it)."""
         key = (queue, exchange)
-        if key in self._pinned:
+        if key in self._pinned or not await self.session.pop_supported():
             return
         topic, group = self.exchange_topic(exchange), self.queue_group(queue)
         await self.session.ensure_topic(topic)
@@ -268,6 +304,8 @@ class Channel(virtual.Channel):
             self._run(self.session.unbind(rows))
 
     def _remote_bindings(self, refresh: bool = False) -> list[Binding]:
+        if not refresh and (rows := self.session.cached_bindings()) is not None:
+            return rows  # the hot path of every publish: no hop to the loop thread
         return list(self._run(self.session.bindings(refresh)))
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
@@ -302,7 +340,10 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ consume
     def _sources(self, queue: str) -> list[Source]:
         group = self.queue_group(queue)
-        out = [Source(queue, group, self.queue_topic(queue))]
+        if self._steps:
+            out = [Source(queue, group, self.step_topic(queue, step), step=step) for step in self._steps]
+        else:
+            out = [Source(queue, group, self.queue_topic(queue))]
         if not self.supports_fanout:
             return out
         patterns: dict[str, set[str] | None] = {}
@@ -325,10 +366,11 @@ class Channel(virtual.Channel):
         if queue not in self._consumed:
             self._consumed[queue] = no_ack
             self._update_window()
-            for src in self._sources(queue):
+            sources = self._sources(queue)
+            for src in sources:
                 if src.exchange is not None:
                     self._run(self._pin(queue, src.exchange))
-                self.feed.start(src, no_ack)
+            self.feed.consume(queue, sources, no_ack, queue in self.options.ordered_queues)
         return result
 
     def basic_cancel(self, consumer_tag: str) -> Any:
@@ -354,6 +396,8 @@ class Channel(virtual.Channel):
                 del self.feed.inbox[i]
                 return raw
         src = Source(queue, self.queue_group(queue), self.queue_topic(queue))
+        if not self._run(self.session.pop_supported()):
+            raise Empty()  # without POP a queue is read by consuming it (basic_consume)
         got = self._run(self.session.pop(src.group, src.topic, 1, self.options.visibility_timeout, 0.0))
         if not got:
             raise Empty()
@@ -390,10 +434,14 @@ class Channel(virtual.Channel):
         lease = self.feed.leases.pop(delivery_tag, None)
         if lease is None:
             return
-        self.feed.wake()
-        self.connection.wakeup.set()
         session = self.session
-        if how == "ack":
+        session.submit(self.feed.wake_on_loop)  # rides along with the ack: one loop wake-up per burst
+        if self.feed.inbox:
+            self.connection.wakeup.set()  # the prefetch window may have been what held them back
+        settled = lease.settled
+        if settled is not None:  # push mode: the listener call waiting for this verdict returns
+            session.submit(lambda: None if settled.done() else settled.set_result(how))
+        elif how == "ack":
             session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
         elif how == "requeue":
             self._release(lease)
@@ -403,7 +451,11 @@ class Channel(virtual.Channel):
             session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
 
     def _release(self, lease: Lease) -> None:
-        self.session.submit(lambda: self.session.release(lease.group, lease.topic, lease.handle))
+        settled = lease.settled
+        if settled is not None:
+            self.session.submit(lambda: None if settled.done() else settled.set_result("requeue"))
+        else:
+            self.session.submit(lambda: self.session.release(lease.group, lease.topic, lease.handle))
 
     def _restore(self, message: Any) -> None:
         tag = message.delivery_tag
@@ -468,10 +520,11 @@ class Transport(virtual.Transport):
         raw = dict(client.transport_options or {})
         self.options = TransportOptions.from_mapping(raw)
         conninfo = client
-        if conninfo.userid or conninfo.password:
-            raise InvalidTransportOption(
-                "userid", "ACL credentials in the URL are not supported by this client yet"
+        if bool(conninfo.userid) != bool(conninfo.password):
+            raise ValidationError(
+                "rocketmq URL: give both ACCESS_KEY and SECRET_KEY (ACCESS_KEY:SECRET_KEY@host)"
             )
+        credentials = (conninfo.userid or "", conninfo.password or "")
         self.namesrv_addr = parse_hosts(conninfo.hostname, conninfo.port)
         vhost = (conninfo.virtual_host or "/").strip("/")
         if vhost and not re.fullmatch(r"[A-Za-z0-9_-]+", vhost):
@@ -479,7 +532,7 @@ class Transport(virtual.Transport):
                 f"rocketmq URL: bad namespace {vhost!r} (allowed: letters, digits, _ and -)"
             )
         self.namespace_prefix = f"{vhost}%" if vhost else ""
-        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix)
+        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
         self.wakeup = threading.Event()
 
     def driver_version(self) -> str:

@@ -14,9 +14,8 @@ import pytest
 from celery import Celery
 from kombu import Connection, Producer
 
-from rocketmq_integration.client import Admin, PopConsumer
-from rocketmq_integration.kombu.transport import Channel
 from tests.integration.kombu.celery_app import make_app, read_lines
+from tests.integration.kombu.helpers import wait_dlq
 from tests.integration.kombu.workers import CeleryWorker
 
 
@@ -44,7 +43,12 @@ def app_factory(broker_url: str, qname: str) -> Iterator[Any]:
 
 
 def test_countdown_retry_is_held_by_the_broker_not_the_worker(
-    app_factory: Any, broker_url: str, qname: str, tmp_path: Path, workers: list[CeleryWorker]
+    needs_timers: None,
+    app_factory: Any,
+    broker_url: str,
+    qname: str,
+    tmp_path: Path,
+    workers: list[CeleryWorker],
 ) -> None:
     app = app_factory()
     w = CeleryWorker(broker_url, qname, tmp_path, name=f"eta-{qname}")
@@ -163,21 +167,41 @@ def test_a_message_that_is_not_a_task_goes_to_the_dlq_and_the_worker_keeps_going
         with Producer(conn.channel()) as producer:
             producer.publish(b"\x00not a task", routing_key=qname, content_type="application/data",
                              content_encoding="binary")  # fmt: skip
-        channel: Channel = conn.default_channel
-        group = channel.queue_group(qname)
-
-        async def read_dlq() -> list[bytes]:
-            async with Admin(rocketmq_cluster.namesrv_addr) as admin:
-                await admin.wait_for_route(f"%DLQ%{group}", timeout=30)
-            async with PopConsumer(
-                f"{group}-r", f"%DLQ%{group}", namesrv_addr=rocketmq_cluster.namesrv_addr
-            ) as c:
-                for _ in range(40):
-                    if got := await c.receive(4, 30, 0.5):
-                        return [g.message.body for g in got]
-            return []
-
-        from rocketmq_integration.kombu import codec
-
-        assert [codec.decode(b)["body"] for b in channel._run(read_dlq(), 90)] == [b"\x00not a task"]
+        assert wait_dlq(conn.default_channel, qname, 1) == 1
     assert app.send_task("t.add", (2, 2)).get(timeout=30) == 4
+
+
+def test_ordered_queue_runs_tasks_of_each_key_in_send_order(
+    broker_url: str, qname: str, tmp_path: Path, workers: list[CeleryWorker]
+) -> None:
+    options = {
+        "ordered_queues": [qname],
+        "ordering_key_header": "okey",
+        "read_queue_nums": 8,
+        "write_queue_nums": 8,
+    }
+    app = make_app(broker_url, qname, options=options, acks_late=True)
+    try:
+        for i in range(2):
+            w = CeleryWorker(
+                broker_url, qname, tmp_path, name=f"o{i}-{qname}", pool="threads", concurrency=4,
+                options=options, acks_late=True,
+            )  # fmt: skip
+            workers.append(w.start())
+        path = tmp_path / "ordered.txt"
+        n, keys = 1000, 20
+        for i in range(n):
+            key = f"k{i % keys}"
+            app.send_task("t.record", (str(path), f"{key}:{i}"), headers={"okey": key})
+        lines = wait_lines(path, n, 120, "ordered tasks")
+    finally:
+        app.close()
+    per_key: dict[str, list[int]] = {}
+    for line in lines:
+        key, seq = line.split()[0].split(":")
+        per_key.setdefault(key, []).append(int(seq))
+    assert len(per_key) == keys
+    for key, seqs in per_key.items():
+        assert seqs == sorted(seqs), (key, seqs)
+    pids = {line.split()[2] for line in lines}
+    assert len(pids) == 2  # both workers took part
