@@ -13,8 +13,11 @@ trace      to broker-plain with ``enable_msg_trace``: a Pub record per message, 
            into RMQ_SYS_TRACE_TOPIC by the async dispatcher
 =========  ====================================================================
 
-Printed: median msgs/s per scenario and the ratios acl/plain and trace/plain, plus the broker's
-in-process cost of one ACL verification (µs, signed SEND_MESSAGE_V2, parsed rules cached).
+Printed per scenario (medians): msgs/s, the sending process's CPU µs per message and the broker's
+CPU µs per message (from ``/proc/PID/stat``), each with its ratio to ``plain``. On a shared,
+loaded machine wall-clock throughput swings by 2x between rounds; CPU per message is the stable
+figure. Plus the broker's in-process cost of one ACL verification (µs, signed SEND_MESSAGE_V2,
+parsed rules cached).
 
 Usage: ``python bench/ops_bench.py [--rounds 3] [--messages 4000] [--concurrency 16] [--body-size 1024]``.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -46,7 +50,14 @@ ACL_YML = (
 )
 
 
-async def produce(namesrv: str, topic: str, args: argparse.Namespace, *, acl: bool, trace: bool) -> float:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def produce(
+    namesrv: str, topic: str, args: argparse.Namespace, *, acl: bool, trace: bool
+) -> tuple[float, float]:
     from broker_core.message.model import Message
     from rocketmq_integration.client import ClientConfig, ProducerConfig
     from rocketmq_integration.client.producer import Producer
@@ -66,14 +77,14 @@ async def produce(namesrv: str, topic: str, args: argparse.Namespace, *, acl: bo
                 left -= 1
                 await producer.send(Message(topic, body))
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        elapsed = time.perf_counter() - t0
         if producer.tracer is not None:
             await producer.tracer.flush(30)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         await producer.shutdown()
-    return args.messages / elapsed
+    return args.messages / elapsed, cpu / args.messages * 1e6
 
 
 def validator_cost_us() -> float:
@@ -104,6 +115,8 @@ def main() -> int:
     ap.add_argument("--body-size", type=int, default=1024)
     args = ap.parse_args()
     results: dict[str, list[float]] = {"plain": [], "acl": [], "trace": []}
+    client_cpu: dict[str, list[float]] = {"plain": [], "acl": [], "trace": []}
+    broker_cpu: dict[str, list[float]] = {"plain": [], "acl": [], "trace": []}
     with tempfile.TemporaryDirectory(prefix="ops-bench-") as tmp:
         work = Path(tmp)
         acl_file = work / "acl" / "plain_acl.yml"
@@ -127,17 +140,28 @@ def main() -> int:
                                 time.sleep(0.1)
                     else:
                         ensure_topic(plain.addr, ns.addr, topic, queues=8)
-                    tps = asyncio.run(asyncio.wait_for(
+                    broker = acl if name == "acl" else plain
+                    b0 = cpu_seconds(broker.pid)
+                    tps, c_us = asyncio.run(asyncio.wait_for(
                         produce(ns.addr, topic, args, acl=name == "acl", trace=name == "trace"), 600))  # fmt: skip
+                    b_us = (cpu_seconds(broker.pid) - b0) / args.messages * 1e6
                     results[name].append(tps)
-                    print(f"round {r + 1} {name:6s} {tps:9.0f} msgs/s", flush=True)
+                    client_cpu[name].append(c_us)
+                    broker_cpu[name].append(b_us)
+                    print(f"round {r + 1} {name:6s} {tps:7.0f} msgs/s  client {c_us:5.0f} µs/msg  broker {b_us:5.0f} µs/msg",
+                          flush=True)  # fmt: skip
         finally:
             for proc in (acl, plain, ns):
                 proc.cleanup()
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"\n{'scenario':10s} {'msgs/s':>10s} {'vs plain':>9s}")
+    cmed = {k: statistics.median(v) for k, v in client_cpu.items()}
+    bmed = {k: statistics.median(v) for k, v in broker_cpu.items()}
+    print(
+        f"\n{'scenario':10s} {'msgs/s':>8s} {'ratio':>6s} {'client µs/msg':>14s} {'ratio':>6s} {'broker µs/msg':>14s} {'ratio':>6s}"
+    )
     for name in ("plain", "acl", "trace"):
-        print(f"{name:10s} {med[name]:10.0f} {med[name] / med['plain']:9.3f}")
+        print(f"{name:10s} {med[name]:8.0f} {med[name] / med['plain']:6.2f} {cmed[name]:14.0f} "
+              f"{cmed[name] / cmed['plain']:6.2f} {bmed[name]:14.0f} {bmed[name] / bmed['plain']:6.2f}")  # fmt: skip
     print(
         f"\nACL verification in the broker: {validator_cost_us():.1f} µs per signed send (rules parsed once, cached)"
     )

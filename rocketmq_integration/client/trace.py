@@ -219,25 +219,32 @@ class TraceDispatcher:
             first = await self._queue.get()
             self._pending = True
             batch = [first]
-            size = len(encode_context(first))
+            texts = [encode_context(first)]
+            size = len(texts[0])
             deadline = time.monotonic() + self.max_delay
             while size < MAX_TRACE_MESSAGE_TEXT:
+                # take what is already queued without a timer per item; wait only when empty
+                while not self._queue.empty() and size < MAX_TRACE_MESSAGE_TEXT:
+                    ctx = self._queue.get_nowait()
+                    batch.append(ctx)
+                    texts.append(encode_context(ctx))
+                    size += len(texts[-1])
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or size >= MAX_TRACE_MESSAGE_TEXT:
                     break
                 try:
                     ctx = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
                     break
                 batch.append(ctx)
-                size += len(encode_context(ctx))
-            task = asyncio.get_running_loop().create_task(self._send(batch))
+                texts.append(encode_context(ctx))
+                size += len(texts[-1])
+            task = asyncio.get_running_loop().create_task(self._send(batch, "".join(texts)))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
             self._pending = False
 
-    async def _send(self, batch: list[TraceContext]) -> None:
-        text = "".join(encode_context(c) for c in batch)
+    async def _send(self, batch: list[TraceContext], text: str) -> None:
         keys: list[str] = []
         for c in batch:
             keys.extend(trace_keys(c))
