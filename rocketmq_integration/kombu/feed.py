@@ -22,13 +22,15 @@ import asyncio
 import collections
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from broker_core.message.model import MessageExt
+from broker_core.message.model import Message, MessageExt
 from rocketmq_integration.client.pop_consumer import PoppedMessage
 from rocketmq_integration.errors import ClientError
 from rocketmq_integration.kombu import codec
+from rocketmq_integration.kombu.eta import TIMER_OUT_MS, eta_seconds, schedule_eta
 from rocketmq_integration.logging import get_logger
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class Source:
     group: str
     topic: str
     patterns: frozenset[str] | None = None
+    exchange: str | None = None
 
 
 @dataclass(eq=False)
@@ -181,6 +184,9 @@ class Feed:
             if src.patterns is not None and not _matches(src.patterns, str(info.get("routing_key", ""))):
                 self._ack_soon(src, handle)
                 continue
+            if not pump.no_ack and self._early(src, msg, raw):
+                self.session.spawn(self._hop(src, msg, handle, raw))
+                continue
             if pump.no_ack:
                 self._ack_soon(src, handle)
                 self.inbox_no_ack.append((src.queue, raw))
@@ -191,6 +197,26 @@ class Feed:
             added = True
         if added and self.on_ready is not None:
             self.on_ready()
+
+    def _early(self, src: Source, msg: MessageExt, raw: dict[str, Any]) -> bool:
+        """A timer message that arrived before its ETA: it was due after the broker's maximum
+        timer delay and must wait another round (only for the queue's own topic)."""
+        opts = self.session.options
+        if not opts.native_eta or src.exchange is not None or TIMER_OUT_MS not in msg.properties:
+            return False
+        eta = eta_seconds(raw["headers"].get("eta"))
+        return eta is not None and eta - time.time() > opts.eta_threshold
+
+    async def _hop(self, src: Source, msg: MessageExt, handle: str, raw: dict[str, Any]) -> None:
+        again = Message(src.topic, msg.body)
+        if msg.keys:
+            again.keys = msg.keys
+        eta = eta_seconds(raw["headers"].get("eta"))
+        assert eta is not None
+        schedule_eta(again, eta, self.session.options)
+        await self.session.send(again)
+        await self.session.ack(src.group, src.topic, handle)
+        log.debug("task beyond the broker's timer range parked again", topic=src.topic, eta=eta)
 
     def _ack_soon(self, src: Source, handle: str) -> None:
         self.session.spawn(self.session.ack(src.group, src.topic, handle))

@@ -56,6 +56,7 @@ class TransportOptions:
     write_queue_nums: int = 4
     native_eta: bool = True
     eta_threshold: float = 1.0
+    timer_max_delay: float = 259200.0 - 600.0
     priority_steps: tuple[int, ...] | None = None
     supports_fanout: bool = True
     dead_letter_on_reject: bool = True
@@ -86,7 +87,7 @@ class TransportOptions:
         return opts
 
     def _check(self) -> None:
-        positive = ("visibility_timeout", "send_timeout", "bindings_cache_seconds")
+        positive = ("visibility_timeout", "send_timeout", "bindings_cache_seconds", "timer_max_delay")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InvalidTransportOption(name, "must be positive")

@@ -68,7 +68,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import UTC, datetime
 from queue import Empty
 from typing import Any, cast
 
@@ -81,16 +80,15 @@ from kombu.transport.virtual.exchange import (
 )
 
 from broker_core.message.model import Message
-from rocketmq_integration.client.timer import deliver_at
 from rocketmq_integration.errors import (
     ClientError,
     MQBrokerError,
-    MQClientError,
     NoRouteError,
     RemotingError,
     ValidationError,
 )
 from rocketmq_integration.kombu import codec, names
+from rocketmq_integration.kombu.eta import eta_seconds, schedule_eta
 from rocketmq_integration.kombu.feed import Feed, Lease, Source
 from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
 from rocketmq_integration.kombu.session import Binding, Session, get_session
@@ -177,9 +175,9 @@ class Channel(virtual.Channel):
         if task_id:
             msg.keys = str(task_id)
         if self.options.native_eta:
-            eta = _eta_seconds(headers.get("eta"))
-            if eta is not None and eta - time.time() > self.options.eta_threshold:
-                deliver_at(msg, eta)
+            eta = eta_seconds(headers.get("eta"))
+            if eta is not None:
+                schedule_eta(msg, eta, self.options)
         return msg
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
@@ -318,9 +316,8 @@ class Channel(virtual.Channel):
                 pattern = _BroadcastTopicExchange(self).key_to_pattern(rkey)
                 patterns.setdefault(exchange, set()).add(pattern)  # type: ignore[union-attr]
         for exchange, pats in patterns.items():
-            out.append(
-                Source(queue, group, self.exchange_topic(exchange), None if pats is None else frozenset(pats))
-            )
+            topic = self.exchange_topic(exchange)
+            out.append(Source(queue, group, topic, None if pats is None else frozenset(pats), exchange))
         return out
 
     def basic_consume(self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any) -> Any:
@@ -329,8 +326,8 @@ class Channel(virtual.Channel):
             self._consumed[queue] = no_ack
             self._update_window()
             for src in self._sources(queue):
-                if src.topic != self.queue_topic(queue):
-                    self._run(self._pin(queue, _exchange_of(self, queue, src.topic)))
+                if src.exchange is not None:
+                    self._run(self._pin(queue, src.exchange))
                 self.feed.start(src, no_ack)
         return result
 
@@ -421,25 +418,6 @@ class Channel(virtual.Channel):
             for lease in list(self.feed.leases.values()):
                 self._release(lease)
             self.feed.leases.clear()
-
-
-def _exchange_of(channel: Channel, queue: str, topic: str) -> str:
-    for exchange, _rkey, _args in channel.state.queue_bindings(queue):
-        if channel.exchange_topic(exchange) == topic:
-            return str(exchange)
-    raise MQClientError(f"no exchange of queue {queue!r} maps to topic {topic!r}")
-
-
-def _eta_seconds(value: Any) -> float | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")

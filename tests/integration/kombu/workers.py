@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -59,6 +60,10 @@ class CeleryWorker:
         self._cond = threading.Condition()
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+
+    def hostname(self) -> str:
+        """The worker's node name (``name@host``), as remote control reports it."""
+        return f"{self.name}@{socket.gethostname()}"
 
     @property
     def pid(self) -> int:
