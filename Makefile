@@ -14,8 +14,8 @@
 #   make clean   caches and build output (keeps .venv; `make distclean` removes it too)
 #
 # Variables: PYTHON (interpreter used to create the venv), RUN_ARGS (sample_project options, e.g.
-# RUN_ARGS='--port 8001 --no-celery'), DEMO_ARGS (demo options, e.g. DEMO_ARGS='--count 20'), PYTEST_ARGS (extra pytest args, e.g.
-# PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
+# RUN_ARGS='--port 8001 --no-celery'), DEMO_ARGS (demo options, e.g. DEMO_ARGS='--count 20'),
+# PYTEST_ARGS (extra pytest args, e.g. PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
 # TEST_TIMEOUT (seconds per test), BENCH_ARGS (e.g. BENCH_ARGS='--runs 1 --messages 2000').
 
 PYTHON ?= python3.11
@@ -77,7 +77,7 @@ pytest: venv
 	timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
-## system packages the tests need (make, C++ runtime, redis-server), installed only when missing
+## system packages the tests need (make, C++ runtime, redis-server, fuse3), installed only when missing
 sysdeps:
 	bash tools/system-packages.sh
 

@@ -27,22 +27,27 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--port", type=int, help="port to listen on (listenPort; default 9876)")
     ns.add_argument("-c", "--config", help="namesrv properties file (key=value, Apache key names)")
     ns.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    ns.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
 
     br = sub.add_parser(
         "broker",
         help="run a Broker",
         description="Run a Broker until SIGTERM/SIGINT. Flags override values read from -c broker.conf.",
     )
-    br.add_argument("--namesrv", help="NameServer address(es) host:port[;host:port] (namesrvAddr)")
+    br.add_argument(
+        "--namesrv",
+        help="NameServer address(es) host:port[;host:port] (namesrvAddr); without it the broker registers nowhere",
+    )
     br.add_argument("--host", help="address to listen on and to advertise (brokerIP1; default 127.0.0.1)")
     br.add_argument("--port", type=int, help="port to listen on (listenPort; default 10911)")
-    br.add_argument("--store-dir", help="store root directory (storePathRootDir)")
+    br.add_argument("--store-dir", help="store root directory (storePathRootDir; default ~/store)")
     br.add_argument("--cluster", help="cluster name (brokerClusterName; default DefaultCluster)")
     br.add_argument("--broker-name", help="broker name (brokerName; default broker-a)")
     br.add_argument("--broker-id", type=int, help="broker id, 0 = master (brokerId; default 0)")
     br.add_argument("-c", "--config", help="broker.conf: key=value lines with Apache RocketMQ key names")
     br.add_argument("--acl-file", help="plain_acl.yml to use when aclEnable=true (aclFile)")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    br.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
 
     px = sub.add_parser(
         "proxy",

@@ -32,6 +32,19 @@ class FrameTooLargeError(RemoteProtocolError):
         self.limit = limit
 
 
+class NotRocketMQPeerError(FrameTooLargeError):
+    """The peer sent text where a frame length belongs: it is not a RocketMQ server or client."""
+
+    def __init__(self, length: int, limit: int, prefix: bytes) -> None:
+        super().__init__(length, limit)
+        kind = "an HTTP server" if prefix.startswith(b"HTTP/") else "a text protocol"
+        self.args = (
+            f"the peer does not speak the RocketMQ remoting protocol: it sent {prefix!r} where a frame "
+            f"starts ({kind}?); check the address and port",
+        )
+        self.prefix = prefix
+
+
 class RemotingError(BrokerCoreError):
     """A request could not be completed over the network."""
 

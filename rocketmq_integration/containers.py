@@ -30,6 +30,7 @@ from dependency_injector import containers, providers
 
 from rocketmq_integration.client.config import ProducerConfig
 from rocketmq_integration.converters import get_converter
+from rocketmq_integration.errors import TemplateNotConfiguredError
 from rocketmq_integration.idempotency import InMemoryIdempotencyStore
 from rocketmq_integration.listeners.builtin import MetricsMiddleware
 from rocketmq_integration.listeners.registry import default_registry
@@ -84,10 +85,16 @@ class TemplateRegistry:
         self._lock = threading.Lock()
 
     def get(self, name: str = "default") -> RocketMQTemplate:
-        """The template called ``name``; KeyError when it is not configured."""
+        """The template called ``name``.
+
+        Raises:
+            TemplateNotConfiguredError: (a KeyError) ``name`` is not under ``templates``.
+        """
         with self._lock:
             if name not in self._templates:
-                opts = self._settings[name]
+                opts = self._settings.get(name)
+                if opts is None:
+                    raise TemplateNotConfiguredError(name, sorted({"default", *self._settings}))
                 self._templates[name] = build_template(
                     name, opts.get("name_server") or self._name_server, opts.get("producer"), self._converter
                 )

@@ -1,4 +1,4 @@
-"""``make run``: an embedded NameServer + Broker on 127.0.0.1 and a short produce/consume demo.
+"""``make demo``: an embedded NameServer + Broker on 127.0.0.1 and a short produce/consume demo.
 
 Starts both servers in this process (the same ``NamesrvApp`` / ``BrokerApp`` that
 ``python -m broker_core`` runs), sends a few messages with our producer, consumes them with a push
@@ -21,6 +21,7 @@ from broker_core.broker.app import BrokerApp
 from broker_core.config.broker import BrokerConfig
 from broker_core.config.namesrv import NamesrvConfig
 from broker_core.config.store import StoreConfig
+from broker_core.errors import StoreLockedError
 from broker_core.logsetup import configure_logging
 from broker_core.message.model import Message, MessageExt
 from broker_core.namesrv.app import NamesrvApp
@@ -55,7 +56,16 @@ async def demo(args: argparse.Namespace) -> int:
         StoreConfig(store_path_root_dir=store_root, mapped_file_size_commit_log=64 * 1024 * 1024,
                     mapped_file_size_consume_queue=300_000 * 20),
     )  # fmt: skip
-    broker_port = await broker.start()
+    try:
+        broker_port = await broker.start()
+    except StoreLockedError:
+        await namesrv.stop()
+        print(
+            f"demo: the store {store_root} is in use by another `make demo` (or broker); stop that one, "
+            "or use another store: make demo DEMO_ARGS='--store-dir run-data/store2'",
+            file=sys.stderr,
+        )
+        return 1
     say(f"NameServer listening on {namesrv_addr}")
     say(f"Broker {broker.config.broker_name} listening on 127.0.0.1:{broker_port} (store: {store_root})")
 

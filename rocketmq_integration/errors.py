@@ -26,6 +26,8 @@ __all__ = [
     "RemotingError",
     "RemotingTimeoutError",
     "RocketMQIntegrationError",
+    "TemplateNotConfiguredError",
+    "UnsupportedFeatureError",
     "SubscriptionConflictError",
     "ValidationError",
 ]
@@ -99,3 +101,33 @@ class ListenerConfigError(RocketMQIntegrationError):
 class SubscriptionConflictError(ListenerConfigError):
     """Two listeners of one consumer group subscribe differently (RocketMQ would silently lose
     messages: each member filters by its own subscription while the queues are shared)."""
+
+
+class TemplateNotConfiguredError(RocketMQIntegrationError, KeyError):
+    """``get_template(name)`` for a name that the ``templates`` settings do not define (a KeyError)."""
+
+    def __init__(self, name: str, configured: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        example = '{"templates": {"%s": {"name_server": "host:9876", "producer": {"group": "%s"}}}}'
+        self.message = (
+            f"no RocketMQ template named {name!r} is configured (configured: {', '.join(configured)}); "
+            f"add it to the settings, e.g. {example % (name, name)}"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnsupportedFeatureError(MQClientError):
+    """The broker is too old for the feature (e.g. arbitrary delays or POP need RocketMQ 5.x).
+
+    Attributes:
+        feature: what was asked (``"send_delayed"``, ``"receive"`` ...).
+        broker_version: the broker's version as reported in its responses (``"V4_9_8"``).
+    """
+
+    def __init__(self, message: str, feature: str, broker_version: str) -> None:
+        super().__init__(message)
+        self.feature = feature
+        self.broker_version = broker_version

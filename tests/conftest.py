@@ -20,15 +20,32 @@ for 5 s, and any survivor is SIGKILLed by PID at the end of the session):
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.cluster import Cluster, ServerGroup
 from tests.support.cpp import CppRunner, cpp_client_status
 from tests.support.process import ConfValue, ServerProcess, kill_all
+
+# Hypothesis: every property test runs under an explicit per-example deadline. "dev" (default) keeps
+# hypothesis' random exploration; "ci" (CI=true, or HYPOTHESIS_PROFILE=ci) is derandomized, so a CI
+# failure reproduces, and allows 5 s per example: on a loaded 2-core runner a slow example is the
+# machine, while a hang or a quadratic blow-up still fails instead of passing slowly.
+settings.register_profile("dev", deadline=datetime.timedelta(seconds=2))
+settings.register_profile(
+    "ci",
+    deadline=datetime.timedelta(seconds=5),
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture
@@ -78,3 +95,21 @@ def cpp(tmp_path: Path) -> Iterator[CppRunner]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kill_all()
+
+
+@pytest.fixture(scope="session")
+def rocketmq_broker_conf() -> dict[str, ConfValue]:
+    """broker.conf of the ``rocketmq`` plugin's session cluster, for every test that uses it.
+
+    One definition on purpose: the cluster is started once per test process by whichever test asks
+    first, so per-directory overrides would race (a tests/django test starting it without SQL92
+    filtering broke a framework test on the same xdist worker). 1 s delay levels make retry/DLQ
+    paths quick; half messages are checked back after 1 s.
+    """
+    return {
+        "messageDelayLevel": " ".join(["1s"] * 18),
+        "mapedFileSizeCommitLog": 8 * 1024 * 1024,
+        "enablePropertyFilter": "true",
+        "transactionTimeOut": 1000,
+        "transactionCheckInterval": 1000,
+    }

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from broker_core.admin.client import RETRY_PREFIX, AdminError, MQAdmin
 from broker_core.admin.cmd_group import parse_timestamp
-from broker_core.admin.registry import command, human_time, human_time2, jfmt, parse_bool
+from broker_core.admin.registry import command, human_time, human_time2, java_map_str, jfmt, parse_bool
 from broker_core.message.model import MessageExt
 from broker_core.message.msg_id import UniqIdGenerator
 from broker_core.message.properties import MessageConst, encode_properties
@@ -91,7 +91,7 @@ def print_message(admin: MQAdmin, msg: MessageExt, out: TextIO, offset_id: bool 
     out.write(jfmt(fmt_s, "Born Host:", _host(msg.born_host)))
     out.write(jfmt(fmt_s, "Store Host:", _host(msg.store_host)))
     out.write(jfmt(fmt_d, "System Flag:", msg.sys_flag))
-    out.write(jfmt(fmt_s, "Properties:", msg.properties))
+    out.write(jfmt(fmt_s, "Properties:", java_map_str(msg.properties)))
     out.write(jfmt(fmt_s, "Message Body Path:", body_file(msg)))
     tracks = message_tracks(admin, msg)
     if not tracks:
@@ -322,7 +322,7 @@ def _print_pulled(msgs: list[MessageExt], out: TextIO) -> None:
                 f"msgId={m.msg_id}, commitLogOffset={m.commit_log_offset}, bodyCRC={m.body_crc}, "
                 f"reconsumeTimes={m.reconsume_times}, preparedTransactionOffset={m.prepared_transaction_offset}, "
                 f"toString()=Message{{topic='{m.topic}', flag={m.flag}, properties={{"
-                + ", ".join(f"{k}={v}" for k, v in m.properties.items()) + f"}}, body=[{len(m.body)} bytes], transactionId='null'}}]")  # fmt: skip
+                + java_map_str(m.properties)[1:-1] + f"}}, body=[{len(m.body)} bytes], transactionId='null'}}]")  # fmt: skip
         out.write(f"MSGID: {m.msg_id} {desc} BODY: {m.body.decode('utf-8', 'replace')}\n")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from broker_core.admin.client import MQAdmin
+from broker_core.message.properties import java_string_hash
 
 Run = Callable[[argparse.Namespace, MQAdmin, TextIO], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -73,6 +74,28 @@ def java_str(v: Any) -> str:
     if isinstance(v, dict):
         return "{" + ", ".join(f"{java_str(k)}={java_str(x)}" for k, x in v.items()) + "}"
     return str(v)
+
+
+def java_hash_order(keys: list[str]) -> list[str]:
+    """Iteration order of a ``java.util.HashMap`` filled with ``keys`` in this order.
+
+    Buckets are ``(h ^ (h >>> 16)) & (capacity - 1)`` with the capacity doubling from 16 whenever
+    the size passes 3/4 of it; a resize keeps the insertion order inside each bucket, so the final
+    order is (bucket in the final table, insertion order).
+    """
+    cap = 16
+    while len(keys) > cap * 3 // 4:
+        cap *= 2
+    order = []
+    for i, k in enumerate(keys):
+        h = java_string_hash(k) & 0xFFFFFFFF
+        order.append((((h ^ (h >> 16)) & (cap - 1)), i, k))
+    return [k for _b, _i, k in sorted(order)]
+
+
+def java_map_str(d: dict[str, str]) -> str:
+    """``HashMap.toString()`` of ``d`` (keys inserted in ``d``'s order)."""
+    return "{" + ", ".join(f"{k}={d[k]}" for k in java_hash_order(list(d))) + "}"
 
 
 def front(text: str | None, size: int) -> str | None:

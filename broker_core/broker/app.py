@@ -20,11 +20,13 @@ from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
 from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.dledger import DLedgerReplication
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
 from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
 from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
+from broker_core.broker.metrics import MetricsServer, broker_registry
 from broker_core.broker.offsets import ConsumerOffsetManager
 from broker_core.broker.pop.service import PopService
 from broker_core.broker.processors.admin import AdminProcessor
@@ -49,11 +51,13 @@ from broker_core.config.broker import (
     BrokerConfig,
     BrokerRole,
     broker_config_from_properties,
+    broker_config_to_properties,
     load_properties,
 )
 from broker_core.config.remoting import RemotingConfig
 from broker_core.config.store import StoreConfig, parse_delay_levels
-from broker_core.errors import BrokerCoreError, ConfigError
+from broker_core.config.values import did_you_mean
+from broker_core.errors import BrokerCoreError, ConfigError, StoreLockedError
 from broker_core.logsetup import configure_logging, get_logger
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
@@ -133,10 +137,24 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
-        self.replication = Replication(
-            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
-        )
+        self.replication: Replication | DLedgerReplication
+        if self.store_config.enable_dleger_commit_log:
+            self.replication = DLedgerReplication(
+                cfg, self.store_config, self.store, self.ctx, self.schedule, self.client, self._change_role
+            )
+        else:
+            self.replication = Replication(
+                cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+            )
         self.registrar.on_master_info = self.replication.on_master_info
+
+    def _change_role(self, role: BrokerRole, broker_id: int) -> None:
+        """DLedger leadership changed: register under the new role and id."""
+        self.config = dataclasses.replace(self.config, broker_role=role, broker_id=broker_id)
+        self.ctx.config = self.config
+        self.registrar.cfg = self.config
+        if self._started:
+            self.registrar.register_soon()
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -181,6 +199,12 @@ class BrokerApp:
             self.tx_checker.start()
         self.pop.start()
         self.ctx.stats.start()
+        self.metrics: MetricsServer | None = None
+        if self.config.metrics_port >= 0:
+            self.metrics = MetricsServer(
+                broker_registry(self.ctx), self.config.broker_ip1, self.config.metrics_port
+            )
+            await self.metrics.start()
         if self.acl is not None:
             self.acl.start()
         port = await self.server.start()
@@ -241,6 +265,8 @@ class BrokerApp:
         await self.pop.stop()
         await self.tx_checker.stop()
         await self.ctx.stats.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.acl is not None:
             await self.acl.stop()
         if self.ctx.filters is not None:
@@ -290,14 +316,27 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
     if "messageDelayLevel" in props:  # read by both: the broker's schedule service and the store
         rest["messageDelayLevel"] = props["messageDelayLevel"]
     store_cfg = StoreConfig.from_properties(rest, Path.cwd())
+    known = (
+        set(props) - set(rest) | set(StoreConfig.apache_keys()) | set(broker_config_to_properties(broker_cfg))
+    )
     for key in sorted(set(rest) - set(StoreConfig.apache_keys())):
-        log.warning("unknown broker.conf key ignored", key=key)
+        hint = did_you_mean(key, known)
+        if hint is not None:
+            log.warning("unknown broker.conf key ignored", key=key, did_you_mean=hint)
+        else:
+            log.warning("unknown broker.conf key ignored", key=key)
+    if not broker_cfg.namesrv_addr:
+        log.warning(
+            "no NameServer address (--namesrv or namesrvAddr in broker.conf): this broker registers "
+            "nowhere and clients cannot find it",
+            store=str(store_cfg.store_path_root_dir),
+        )
     return broker_cfg, store_cfg
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """CLI entry: run a broker until SIGTERM/SIGINT; exit status 0 on a clean stop."""
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, json=bool(getattr(args, "log_json", False)))
     try:
         broker_cfg, store_cfg = configs_from_args(args)
     except ConfigError as exc:
@@ -313,6 +352,13 @@ async def _serve(app: BrokerApp) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         port = await app.start()
+    except StoreLockedError:
+        print(
+            f"broker: cannot start: the store {app.store_config.store_path_root_dir} is in use by another "
+            "broker (stop it, or give this one its own --store-dir)",
+            file=sys.stderr,
+        )
+        return 1
     except (OSError, BrokerCoreError) as exc:
         print(f"broker: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_core.config.values import parse_enum
 from broker_core.errors import ConfigError
 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -56,6 +57,8 @@ class BrokerConfig:
             file's ``acl/`` sibling folder are loaded too.
         acl_watch_interval_ms: ``aclWatchIntervalMs`` (ours): how often the ACL files' modification
             times are checked for hot reload (Apache: 5000).
+        metrics_port: ``metricsPort`` (ours): Prometheus ``/metrics`` on ``brokerIP1`` at this port
+            (-1 = off, 0 = any free port; see :mod:`broker_core.broker.metrics`).
         rocketmq_home: ``rocketmqHome`` (default: environment ``ROCKETMQ_HOME``, read by the CLI).
         trace_on / region_id: ``traceOn`` / ``regionId``, answered as ``TRACE_ON`` / ``MSG_REGION``
             on every send (the Java client writes a Pub trace only when both are present and on).
@@ -103,6 +106,7 @@ class BrokerConfig:
     acl_file: str = ""
     acl_watch_interval_ms: int = 5000
     rocketmq_home: str = ""
+    metrics_port: int = -1
     trace_on: bool = True
     region_id: str = "DefaultRegion"
     transaction_time_out: int = 6000
@@ -171,11 +175,17 @@ def convert(key: str, raw: str, default: Any) -> Any:
                 raise ValueError("expected true or false")
             return value.lower() == "true"
         if isinstance(default, int):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if isinstance(default, float):
-            return float(value)
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError("expected a number") from None
         if isinstance(default, enum.Enum):
-            return type(default)(value.upper())
+            return parse_enum(type(default), value)
     except ValueError as exc:
         raise ConfigError(f"invalid value {raw!r} for {key}: {exc}") from exc
     return value

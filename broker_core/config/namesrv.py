@@ -17,7 +17,10 @@ and passed down. Property keys are Apache's where Apache has one:
 
 Unlike Apache (which defaults ``kvConfigPath`` to ``~/namesrv/kvConfig.json``) we never write to
 the home directory unasked: without ``kvConfigPath`` the KV config lives in memory only.
-Unknown keys are ignored and unparsable values keep the default, as Java's ``properties2Object``.
+At runtime (UPDATE_NAMESRV_CONFIG) unknown keys are ignored and unparsable values keep the current
+value, as Java's ``properties2Object``. A ``-c`` file is read strictly instead
+(:meth:`NamesrvConfig.from_file_checked`): a bad value is a :class:`~broker_core.errors.ConfigError`
+naming the key and what it expects, an unknown key is reported with the closest known one.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from broker_core.config.remoting import RemotingConfig
+from broker_core.config.values import did_you_mean
+from broker_core.errors import ConfigError
 
 __all__ = ["NamesrvConfig", "parse_properties"]
 
@@ -65,6 +70,25 @@ def _optional_str(value: str) -> str | None:
 
 def _ms_to_s(value: str) -> float:
     return int(value.strip()) / 1000.0
+
+
+def _strict_bool(value: str) -> bool:
+    if value.strip().lower() not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return value.strip().lower() == "true"
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value.strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+    if not 0 <= port <= 65535:
+        raise ValueError("expected a port number 0..65535")
+    return port
+
+
+_EXPECTS = {int: "an integer", float: "a number", _ms_to_s: "an integer number of milliseconds"}
 
 
 # property key -> (field name, parser)
@@ -118,6 +142,36 @@ class NamesrvConfig:
     @classmethod
     def from_file(cls, path: str | Path, base: NamesrvConfig | None = None) -> NamesrvConfig:
         return cls.from_properties(parse_properties(Path(path).read_text(encoding="utf-8")), base)
+
+    @classmethod
+    def from_file_checked(
+        cls, path: str | Path, base: NamesrvConfig | None = None
+    ) -> tuple[NamesrvConfig, dict[str, str | None]]:
+        """Read a ``-c`` file strictly; returns the config and ``{unknown key: closest known key}``.
+
+        Raises:
+            ConfigError: the file cannot be read, or a value does not parse (naming key and type).
+        """
+        try:
+            props = parse_properties(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        changes: dict[str, Any] = {}
+        unknown: dict[str, str | None] = {}
+        for key, value in props.items():
+            spec = _KEYS.get(key)
+            if spec is None:
+                unknown[key] = did_you_mean(key, _KEYS)
+                continue
+            name, parser = spec
+            parser = {_bool: _strict_bool, int: _port if key == "listenPort" else int}.get(parser, parser)
+            try:
+                changes[name] = parser(value)
+            except ValueError as exc:
+                expects = _EXPECTS.get(parser)
+                detail = f"expected {expects}" if expects else str(exc)
+                raise ConfigError(f"invalid value {value!r} for {key}: {detail}") from None
+        return dataclasses.replace(base or cls(), **changes), unknown
 
     def with_properties(self, props: Mapping[str, str]) -> NamesrvConfig:
         """A copy with the known keys of ``props`` applied (bad values keep the current value)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_core.config.values import parse_enum, parse_size
 from broker_core.errors import ConfigError
 
 __all__ = [
@@ -26,6 +27,12 @@ __all__ = [
 CQ_STORE_UNIT_SIZE = 20
 DEFAULT_MESSAGE_DELAY_LEVEL = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 _TIME_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: byte-count keys: they also accept units (``4MB``, ``512KB``, ``1g``; binary multiples)
+SIZE_KEYS = frozenset({
+    "mappedFileSizeCommitLog", "mappedFileSizeConsumeQueue", "maxMessageSize",
+    "maxTransferBytesOnMessageInMemory", "maxTransferBytesOnMessageInDisk", "haTransferBatchSize",
+    "haSlaveFallbehindMax",
+})  # fmt: skip
 
 
 class FlushDiskType(enum.Enum):
@@ -99,6 +106,16 @@ class StoreConfig:
             when its slave is further behind than this.
         ha_connect_retry_interval: pause before a slave reconnects to its master (Apache: fixed 5 s).
         slave_timeout: ``slaveTimeout`` — how long a SYNC_MASTER put waits for the slave's ack.
+        enable_dleger_commit_log: ``enableDLegerCommitLog`` — replicate the commit log with Raft
+            (DLedger mode) instead of master/slave HA.
+        dleger_group / dleger_peers / dleger_self_id: ``dLegerGroup``, ``dLegerPeers``
+            (``n0-host:port;n1-host:port;…``, the Raft RPC ports), ``dLegerSelfId``.
+        store_path_dledger_commit_log: ``storePathDLedgerCommitLog`` — default
+            ``<root>/dledger-<selfId>``.
+        heart_beat_time_interval_ms / max_heart_beat_leak / max_vote_interval_ms /
+            max_wait_ack_time_ms: DLedger's timers: a leader heartbeats every interval; a follower
+            that missed ``leak`` heartbeats campaigns after a random extra up to the vote interval;
+            a put waits this long for the quorum (then OS_PAGECACHE_BUSY).
     """
 
     store_path_root_dir: Path = field(default=Path.home() / "store", metadata=_key("storePathRootDir"))
@@ -161,6 +178,18 @@ class StoreConfig:
     ha_slave_fallbehind_max: int = field(default=268435456, metadata=_key("haSlaveFallbehindMax"))
     ha_connect_retry_interval: int = field(default=5000, metadata=_key("haConnectRetryInterval"))
     slave_timeout: int = field(default=3000, metadata=_key("slaveTimeout"))
+    # DLedger commit log (storage spec §8)
+    enable_dleger_commit_log: bool = field(default=False, metadata=_key("enableDLegerCommitLog"))
+    dleger_group: str = field(default="", metadata=_key("dLegerGroup"))
+    dleger_peers: str = field(default="", metadata=_key("dLegerPeers"))
+    dleger_self_id: str = field(default="", metadata=_key("dLegerSelfId"))
+    store_path_dledger_commit_log: Path | None = field(
+        default=None, metadata=_key("storePathDLedgerCommitLog")
+    )
+    heart_beat_time_interval_ms: int = field(default=2000, metadata=_key("heartBeatTimeIntervalMs"))
+    max_heart_beat_leak: int = field(default=3, metadata=_key("maxHeartBeatLeak"))
+    max_vote_interval_ms: int = field(default=1000, metadata=_key("maxVoteIntervalMs"))
+    max_wait_ack_time_ms: int = field(default=2500, metadata=_key("maxWaitAckTimeMs"))
 
     def __post_init__(self) -> None:
         if self.mapped_file_size_commit_log < 4096:
@@ -258,7 +287,12 @@ def parse_delay_levels(spec: str) -> dict[int, int]:
 def _convert(key: str, raw: str, type_name: str, base_dir: Path) -> object:
     try:
         if type_name == "int":
-            return int(raw)
+            if key in SIZE_KEYS:
+                return parse_size(raw)
+            try:
+                return int(raw)
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if type_name == "float":
             return float(raw)
         if type_name == "bool":
@@ -267,7 +301,7 @@ def _convert(key: str, raw: str, type_name: str, base_dir: Path) -> object:
                 raise ValueError("expected true or false")
             return lowered == "true"
         if type_name == "FlushDiskType":
-            return FlushDiskType(raw.upper())
+            return parse_enum(FlushDiskType, raw)
         if type_name in ("Path", "Path | None"):
             if not raw:
                 raise ValueError("empty path")

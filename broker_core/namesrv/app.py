@@ -22,6 +22,7 @@ import signal
 import sys
 
 from broker_core.config.namesrv import NamesrvConfig
+from broker_core.errors import ConfigError
 from broker_core.logsetup import configure_logging, get_logger
 from broker_core.namesrv.kv_config import KVConfigManager
 from broker_core.namesrv.processor import NamesrvProcessor
@@ -112,7 +113,12 @@ class NamesrvApp:
 def _config_from_args(args: argparse.Namespace) -> NamesrvConfig:
     config = NamesrvConfig()
     if getattr(args, "config", None):
-        config = NamesrvConfig.from_file(args.config)
+        config, unknown = NamesrvConfig.from_file_checked(args.config)
+        for key, hint in sorted(unknown.items()):
+            if hint is not None:
+                log.warning("unknown namesrv config key ignored", key=key, did_you_mean=hint)
+            else:
+                log.warning("unknown namesrv config key ignored", key=key)
     overrides: dict[str, object] = {}
     if getattr(args, "host", None):
         overrides["host"] = args.host
@@ -145,10 +151,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     ``--host``/``--port`` override ``bindAddress``/``listenPort`` from the ``-c`` file.
     """
     try:
-        configure_logging(getattr(args, "log_level", None) or "info")
+        configure_logging(
+            getattr(args, "log_level", None) or "info", json=bool(getattr(args, "log_json", False))
+        )
         config = _config_from_args(args)
-    except (OSError, ValueError) as exc:
-        print(f"namesrv: bad configuration: {exc}", file=sys.stderr)
+    except (OSError, ValueError, ConfigError) as exc:
+        print(f"namesrv: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_serve(config))

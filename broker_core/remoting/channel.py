@@ -58,6 +58,7 @@ class Channel(asyncio.Protocol):
         self._conn = RemotingConnection(max_frame_length)
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
+        self._close_reason = ""
         self._outbox: list[bytes] | None = None
         self._wbuf: list[bytes] | None = None
         self._inflight = 0
@@ -86,6 +87,7 @@ class Channel(asyncio.Protocol):
             commands = self._conn.receive_data(data)
         except RemoteProtocolError as exc:
             log.warning("closing connection: bad frame", peer=self.remote_addr, reason=str(exc))
+            self._close_reason = str(exc)
             self.close()
             return
         if not commands:
@@ -109,9 +111,10 @@ class Channel(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        reason = f": {self._close_reason}" if self._close_reason else ""
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_exception(RemotingClosedError(f"connection to {self.remote_addr} closed"))
+                fut.set_exception(RemotingClosedError(f"connection to {self.remote_addr} closed{reason}"))
         self._pending.clear()
         if not self.closed.done():
             self.closed.set_result(None)

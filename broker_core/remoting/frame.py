@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import struct
 
-from broker_core.errors import FrameTooLargeError, LocalProtocolError, RemoteProtocolError
+from broker_core.errors import (
+    FrameTooLargeError,
+    LocalProtocolError,
+    NotRocketMQPeerError,
+    RemoteProtocolError,
+)
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.serialization import decode_header, encode_header
 
@@ -65,6 +70,9 @@ class FrameDecoder:
         while size - pos >= 8:
             length, ht = _PREFIX.unpack_from(buf, pos)
             if length > self._max:
+                prefix = bytes(buf[pos : pos + 8])
+                if all(32 <= b < 127 or b in (9, 10, 13) for b in prefix):
+                    raise NotRocketMQPeerError(length, self._max, prefix)
                 raise FrameTooLargeError(length, self._max)
             if length < 4:
                 raise RemoteProtocolError(f"bad frame length {length}")

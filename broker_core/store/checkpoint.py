@@ -10,6 +10,13 @@ Checkpoint layout (4096 bytes, rest zero):
 
 Apache maps this file and forces it; we write the whole page to ``checkpoint.tmp``, fsync, and rename
 over ``checkpoint``, so a crash leaves either the old or the new page, never a torn one.
+
+Invariant: every timestamp written to the file is one whose data is already on disk. Abnormal recovery
+trusts it to skip re-dispatching older commit-log segments, so a timestamp ahead of the flushed data
+loses consume-queue units on power loss. The consume-queue dispatcher therefore records its progress in
+``logics_dispatched_timestamp`` (memory only), and only a complete consume-queue flush promotes the
+value it captured before flushing to ``logics_msg_timestamp``; the commit-log flushers set
+``physic_msg_timestamp`` only once the flushed position covers the record of that time.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import fcntl
 import os
 import struct
+import threading
 from pathlib import Path
 
 from broker_core.errors import StoreLockedError
@@ -36,6 +44,9 @@ class StoreCheckpoint:
         self.physic_msg_timestamp = 0
         self.logics_msg_timestamp = 0
         self.index_msg_timestamp = 0
+        #: store time of the last unit written to a consume queue, flushed or not (never persisted)
+        self.logics_dispatched_timestamp = 0
+        self._write_lock = threading.Lock()  # saves run in worker threads and share checkpoint.tmp
 
     def load(self) -> None:
         """Read the timestamps if the file exists (a missing file means a fresh store)."""
@@ -45,6 +56,7 @@ class StoreCheckpoint:
                 self.physic_msg_timestamp, self.logics_msg_timestamp, self.index_msg_timestamp = (
                     _FIELDS.unpack_from(data)
                 )
+                self.logics_dispatched_timestamp = self.logics_msg_timestamp
 
     @property
     def min_timestamp(self) -> int:
@@ -56,29 +68,29 @@ class StoreCheckpoint:
         """:attr:`min_timestamp`, also bounded by the index timestamp (messageIndexSafe)."""
         return min(self.min_timestamp, self.index_msg_timestamp)
 
-    def encode(self, *, logics_msg_timestamp: int | None = None) -> bytes:
-        """The 4096-byte file content (optionally with an older, known-flushed logics timestamp)."""
-        logics = self.logics_msg_timestamp if logics_msg_timestamp is None else logics_msg_timestamp
-        head = _FIELDS.pack(self.physic_msg_timestamp, logics, self.index_msg_timestamp)
+    def encode(self) -> bytes:
+        """The 4096-byte file content."""
+        head = _FIELDS.pack(self.physic_msg_timestamp, self.logics_msg_timestamp, self.index_msg_timestamp)
         return head + bytes(CHECKPOINT_SIZE - len(head))
 
     def save_sync(self) -> None:
         """Persist atomically (tmp + fsync + rename), blocking."""
         self._write_snapshot(self.encode())
 
-    async def save(self, *, logics_msg_timestamp: int | None = None) -> None:
+    async def save(self) -> None:
         """Persist in a worker thread (fields are captured on the loop thread first)."""
-        await asyncio.to_thread(self._write_snapshot, self.encode(logics_msg_timestamp=logics_msg_timestamp))
+        await asyncio.to_thread(self._write_snapshot, self.encode())
 
     def _write_snapshot(self, data: bytes) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        with self._write_lock:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
 
 
 class StoreLock:

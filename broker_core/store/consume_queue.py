@@ -189,11 +189,18 @@ class ConsumeQueue:
         self.min_logic_offset = self.queue.min_offset
 
     def recover(self) -> None:
-        """Find the end of valid units (from the third-to-last file) and truncate past it."""
+        """Find the end of valid units and truncate past it.
+
+        The scan starts at the third-to-last file, as Apache's does, or earlier while that file does
+        not start with a valid unit: after a power loss, files created but never flushed read as
+        zeros, and a tail of such files longer than two must not hide the hole before them.
+        """
         files = self.queue.files
         if not files:
             return
         index = max(0, len(files) - 3)
+        while index > 0 and UNIT.unpack_from(files[index].mm, 0)[1] <= 0:
+            index -= 1
         mf = files[index]
         pos = 0
         while True:

@@ -92,17 +92,22 @@ class ConsumeQueueStore:
         return {(cq.topic, cq.queue_id): cq.max_offset_in_queue for cq in self if cq.queue.files}
 
     # ---- flush --------------------------------------------------------------------------------
-    async def flush(self, least_pages: int) -> None:
+    async def flush(self, least_pages: int) -> bool:
         """Flush every queue; the fsyncs of one round go to a single worker-thread call.
 
         With ``least_pages == 0`` rounds repeat until nothing is dirty (a queue may have filled one
         file and started the next since its last flush); bounded so that ongoing writes cannot keep
         one call looping.
+
+        Returns:
+            True when every unit written before the call is on disk (what lets the caller advance
+            the checkpoint's logics timestamp).
         """
+        ends = [(cq.queue, cq.queue.max_offset) for cq in self]
         for _round in range(1 if least_pages > 0 else 8):
             todo = [(cq.queue, step) for cq in self if (step := cq.queue.flush_step(least_pages)) is not None]
             if not todo:
-                return
+                break
 
             def sync_all(todo: list[tuple[MappedFileQueue, tuple[MappedFile, int]]] = todo) -> None:
                 for _queue, (mf, _target) in todo:
@@ -111,6 +116,7 @@ class ConsumeQueueStore:
             await asyncio.to_thread(sync_all)
             for queue, (mf, target) in todo:
                 queue.publish_flushed(mf, target)
+        return all(queue.flushed_where >= end or queue.flush_step(0) is None for queue, end in ends)
 
     def flush_sync(self) -> None:
         """Flush everything, blocking (shutdown)."""
@@ -137,4 +143,4 @@ class ConsumeQueueDispatcher:
         self.queues.find_or_create(request.topic, request.queue_id).put_position(
             request.commit_log_offset, request.msg_size, request.tags_code, request.consume_queue_offset
         )
-        self.checkpoint.logics_msg_timestamp = request.store_timestamp
+        self.checkpoint.logics_dispatched_timestamp = request.store_timestamp

@@ -128,10 +128,8 @@ class AsyncFlushService(_Periodic):
         await self.flush(least)
 
     async def flush(self, least_pages: int) -> None:
-        """Flush the commit log and advance the checkpoint's physic timestamp."""
-        store_ts = self._commit_log.last_store_timestamp
-        if await self._commit_log.queue.flush(least_pages) and store_ts:
-            self._checkpoint.physic_msg_timestamp = store_ts
+        """Flush the commit log; advance the checkpoint's physic timestamp once the flush covers it."""
+        await _flush_commit_log(self._commit_log, self._checkpoint, least_pages)
 
     def stalled_ms(self) -> int:
         """Always 0: appends never wait for an async flush, so a slow one is no reason to refuse them."""
@@ -180,12 +178,9 @@ class GroupCommitService:
             await self._wake.wait()
             self._wake.clear()
             requests, self._requests = self._requests, []
-            store_ts = self._commit_log.last_store_timestamp
             self._sync_started = _now_ms()
             try:
-                await self._commit_log.queue.flush(0)
-                if store_ts:
-                    self._checkpoint.physic_msg_timestamp = store_ts
+                await _flush_commit_log(self._commit_log, self._checkpoint, 0)
             except OSError:
                 log.exception("group commit flush failed")
             finally:
@@ -214,7 +209,17 @@ class GroupCommitService:
         if self._task is not None:
             await self._task
             self._task = None
-        await self._commit_log.queue.flush(0)
+        await _flush_commit_log(self._commit_log, self._checkpoint, 0)
+
+
+async def _flush_commit_log(commit_log: CommitLog, checkpoint: StoreCheckpoint, least_pages: int) -> None:
+    """Flush; the physic timestamp advances only when everything appended before the call is on disk
+    (a partial flush, e.g. one segment of several, must not claim the newest record's time)."""
+    store_ts = commit_log.last_store_timestamp
+    end = commit_log.queue.max_offset
+    await commit_log.queue.flush(least_pages)
+    if store_ts and commit_log.queue.flushed_where >= end:
+        checkpoint.physic_msg_timestamp = max(checkpoint.physic_msg_timestamp, store_ts)
 
 
 def _expire(fut: asyncio.Future[PutStatus]) -> None:
@@ -239,15 +244,22 @@ class ConsumeQueueFlushService(_Periodic):
         if thorough:
             self._last_thorough = now
             least = 0
-        logics_ts = self._checkpoint.logics_msg_timestamp
-        await self._queues.flush(least)
-        if thorough:  # persist only the logics time known to be flushed
-            await self._checkpoint.save(logics_msg_timestamp=logics_ts)
+        if thorough:
+            await self.flush_all()
+            await self._checkpoint.save()
+        else:
+            await self._queues.flush(least)
+
+    async def flush_all(self) -> None:
+        """Flush every queue; a complete flush makes the dispatched logics time the checkpoint's."""
+        dispatched = self._checkpoint.logics_dispatched_timestamp
+        if await self._queues.flush(0):
+            self._checkpoint.logics_msg_timestamp = max(self._checkpoint.logics_msg_timestamp, dispatched)
 
     async def final(self) -> None:
         for _ in range(3):
             try:
-                await self._queues.flush(0)
+                await self.flush_all()
                 return
             except OSError:
                 log.exception("final consume-queue flush failed, retrying")

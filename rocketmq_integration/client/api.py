@@ -9,6 +9,7 @@ paths return the raw response because several codes are normal outcomes there.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from broker_core import errors as core_errors
@@ -26,6 +27,7 @@ from broker_core.remoting.body.consumer_admin import (
 from broker_core.remoting.body.heartbeat import (
     HeartbeatData,
     LockBatchBody,
+    SubscriptionData,
     decode_consumer_list,
     decode_lock_response,
 )
@@ -47,7 +49,7 @@ from broker_core.remoting.headers.offset import (
     SearchOffsetRequestHeader,
     UpdateConsumerOffsetRequestHeader,
 )
-from broker_core.remoting.signing import sign_request
+from broker_core.remoting.signing import hmac_template, sign_request
 from rocketmq_integration.client.config import ClientConfig
 from rocketmq_integration.errors import (
     MQBrokerError,
@@ -59,12 +61,23 @@ from rocketmq_integration.errors import (
 __all__ = ["MQClientAPI"]
 
 
+def _code_name(code: int) -> str:
+    """``SEND_MESSAGE_V2 (310)`` for a known request code, else the number."""
+    try:
+        return f"{RequestCode(code).name} ({code})"
+    except ValueError:
+        return str(code)
+
+
 class MQClientAPI:
     """Typed requests over one :class:`RemotingClient`."""
 
     def __init__(self, remoting: RemotingClient, config: ClientConfig) -> None:
         self.remoting = remoting
         self.config = config
+        #: the version ordinal each server address reported in its last response
+        self.versions: dict[str, int] = {}
+        self._hmac: hmac.HMAC | None = None
 
     def request(
         self, code: int, ext: dict[str, str] | None = None, body: bytes | None = None
@@ -77,7 +90,9 @@ class MQClientAPI:
         """Add the ACL signature when credentials are configured (``AclClientRPCHook``)."""
         cfg = self.config
         if cfg.access_key and cfg.secret_key:
-            sign_request(cmd, cfg.access_key, cfg.secret_key, cfg.security_token or None)
+            if self._hmac is None:
+                self._hmac = hmac_template(cfg.secret_key)
+            sign_request(cmd, cfg.access_key, self._hmac, cfg.security_token or None)
         return cmd
 
     async def invoke(self, addr: str, cmd: RemotingCommand, timeout: float) -> RemotingCommand:
@@ -85,10 +100,14 @@ class MQClientAPI:
         if self.config.access_key:
             self.sign(cmd)
         try:
-            return await self.remoting.invoke(addr, cmd, timeout)
+            resp = await self.remoting.invoke(addr, cmd, timeout)
+            self.versions[addr] = resp.version
+            return resp
         except core_errors.RemotingTimeoutError as exc:
             raise RemotingTimeoutError(
-                f"request {cmd.code} to {addr} timed out after {timeout}s", addr
+                f"request {_code_name(cmd.code)} to {addr} got no answer within {timeout:.1f}s "
+                "(is the server overloaded or unreachable? a longer timeout may help)",
+                addr,
             ) from exc
         except core_errors.RemotingConnectError as exc:
             raise RemotingConnectError(str(exc), addr) from exc
@@ -143,6 +162,11 @@ class MQClientAPI:
 
     async def heartbeat(self, addr: str, data: HeartbeatData) -> None:
         await self._call_ok(addr, RequestCode.HEART_BEAT, None, data.encode())
+
+    async def check_client_config(self, addr: str, client_id: str, group: str, sub: SubscriptionData) -> None:
+        """CHECK_CLIENT_CONFIG: can the broker serve this (non-TAG) subscription? MQBrokerError if not."""
+        body = fastjson.dumps({"clientId": client_id, "group": group, "subscriptionData": sub.to_json()})
+        await self._call_ok(addr, RequestCode.CHECK_CLIENT_CONFIG, None, body.encode())
 
     async def unregister_client(
         self,

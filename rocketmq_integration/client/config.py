@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker_core.remoting.codes import LanguageCode, SerializeType
+from rocketmq_integration.errors import ValidationError
 
 __all__ = [
     "DEFAULT_INSTANCE_NAME",
@@ -102,9 +103,27 @@ class ClientConfig:
     secret_key: str = ""
     security_token: str = ""
 
+    def __post_init__(self) -> None:
+        for addr in self.namesrv_addrs:
+            problem = _addr_problem(addr)
+            if problem is not None:
+                raise ValidationError(
+                    f"invalid namesrv_addr {self.namesrv_addr!r}: {addr!r} {problem}; expected host:port "
+                    "such as 127.0.0.1:9876, several separated by ';'"
+                )
+
     @property
     def namesrv_addrs(self) -> list[str]:
         return [a.strip() for a in self.namesrv_addr.split(";") if a.strip()]
+
+
+def _addr_problem(addr: str) -> str | None:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host:
+        return "has no port"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"has a bad port {port!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +138,10 @@ class ProducerConfig:
     max_message_size: int = 4 * 1024 * 1024
     default_topic_queue_nums: int = 4
     create_topic_key: str = AUTO_CREATE_TOPIC_KEY
+    #: write Pub/EndTransaction trace records (``enableMsgTrace``) to ``customized_trace_topic``
+    #: (default ``RMQ_SYS_TRACE_TOPIC``)
+    enable_msg_trace: bool = False
+    customized_trace_topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +188,9 @@ class ConsumerConfig:
     local_retry_delay: float = 5.0
     shutdown_timeout: float = 30.0
     offset_store_dir: Path = field(default_factory=lambda: Path.home() / ".rocketmq_offsets")
+    #: write SubBefore/SubAfter trace records (``enableMsgTrace``) to ``customized_trace_topic``
+    enable_msg_trace: bool = False
+    customized_trace_topic: str = ""
 
     @property
     def effective_max_reconsume_times(self) -> int:

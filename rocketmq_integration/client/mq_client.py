@@ -32,6 +32,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from rocketmq_integration.client import client_handlers
 from rocketmq_integration.client.api import MQClientAPI
 from rocketmq_integration.client.config import ClientConfig
+from rocketmq_integration.client.features import BrokerFeatures
 from rocketmq_integration.client.request_reply import ReplyFutureTable
 from rocketmq_integration.client.route import (
     TopicPublishInfo,
@@ -88,6 +89,8 @@ class MQClientInstance:
         dispatcher.register(RequestCode.PUSH_REPLY_MESSAGE_TO_CLIENT, self.reply_futures.on_push_reply)
         self.remoting = RemotingClient(RemotingConfig(connect_timeout=config.connect_timeout), dispatcher)
         self.api = MQClientAPI(self.remoting, config)
+        #: what each broker supports (5.x timer messages and POP), probed on first need
+        self.features = BrokerFeatures(self.api)
         self._namesrvs = config.namesrv_addrs
         if not self._namesrvs:
             raise MQClientError("no NameServer address configured")
@@ -277,7 +280,24 @@ class MQClientInstance:
                 if info.ok:
                     self._publish[topic] = info
                     return info
-        raise NoRouteError(topic, "topic does not exist and no auto-create template route is available")
+        known = self._routes.get(topic)
+        if known is not None and known.broker_datas:
+            names = ", ".join(sorted(bd.broker_name for bd in known.broker_datas))
+            raise NoRouteError(
+                topic,
+                f"no broker serves it now (it was served by {names}): are the brokers down or "
+                "unregistered from the NameServer?",
+            )
+        if route is not None:
+            raise NoRouteError(
+                topic, "the topic exists but has no writable queue (brokers down or read-only)"
+            )
+        raise NoRouteError(
+            topic,
+            "the NameServer knows no broker serving it: either the topic does not exist (create it with "
+            "Admin.create_topic or mqadmin updateTopic, or set autoCreateTopicEnable=true on the brokers) "
+            "or every broker serving it is down",
+        )
 
     def subscribe_queues(self, topic: str) -> list[MessageQueue] | None:
         return self._subscribe.get(topic)

@@ -185,6 +185,9 @@ class ListenerContainer:
         try:
             thread.run(consumer.start(), 60.0)
         except BaseException:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
             if thread is not self._shared_loop:
                 thread.stop()
             raise

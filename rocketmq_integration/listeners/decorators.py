@@ -126,11 +126,38 @@ class ListenerSpec:
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
+        for attr, (kind, shown) in _ENUM_ATTRS.items():
+            value = getattr(self, attr)
+            if isinstance(value, str):
+                object.__setattr__(self, attr, _enum_from_str(attr, kind, shown, value))
         _validate(self)
 
     def replace(self, **changes: Any) -> ListenerSpec:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+#: enum attributes: their type and the documented name of it (``ConsumeMode`` is ``ListenerKind``)
+_ENUM_ATTRS: dict[str, tuple[type[enum.Enum], str]] = {
+    "selector_type": (SelectorType, "SelectorType"),
+    "consume_mode": (ConsumeMode, "ConsumeMode"),
+    "message_model": (MessageModel, "MessageModel"),
+    "consume_from": (ConsumeFrom, "ConsumeFrom"),
+}
+
+
+def _choices(kind: type[enum.Enum]) -> str:
+    return ", ".join(repr(m.name) for m in kind)
+
+
+def _enum_from_str(attr: str, kind: type[enum.Enum], shown: str, value: str) -> enum.Enum:
+    """The member named (or valued) ``value``, case-insensitively: ``"ORDERLY"``, ``"FIRST_OFFSET"``,
+    ``"CONSUME_FROM_FIRST_OFFSET"``."""
+    wanted = value.strip().upper()
+    for member in kind:
+        if wanted in (member.name, str(member.value).upper()):
+            return member
+    _fail(attr, f"{value!r} is not one of {_choices(kind)} (a string or a {shown} member)")
 
 
 def _fail(attr: str, why: str) -> typing.NoReturn:
@@ -145,15 +172,12 @@ def _validate(s: ListenerSpec) -> None:
         problem = check(value)
         if problem is not None:
             _fail(attr, f"{value!r}: {problem}")
-    enums: tuple[tuple[str, type[enum.Enum]], ...] = (
-        ("selector_type", SelectorType),
-        ("consume_mode", ConsumeMode),
-        ("message_model", MessageModel),
-        ("consume_from", ConsumeFrom),
-    )
-    for attr, kind in enums:
+    for attr, (kind, shown) in _ENUM_ATTRS.items():
         if not isinstance(getattr(s, attr), kind):
-            _fail(attr, f"must be a {kind.__name__}, got {getattr(s, attr)!r}")
+            _fail(
+                attr,
+                f"must be one of {_choices(kind)} (a string or a {shown} member), got {getattr(s, attr)!r}",
+            )
     if not isinstance(s.selector_expression, str) or not s.selector_expression.strip():
         _fail("selector_expression", "must be a non-empty string ('*' for all)")
     if s.consume_mode is ConsumeMode.ORDERLY and s.message_model is MessageModel.BROADCASTING:
@@ -249,10 +273,10 @@ def rocketmq_listener(
     *,
     topic: str,
     consumer_group: str,
-    selector_type: SelectorType = SelectorType.TAG,
+    selector_type: SelectorType | str = SelectorType.TAG,
     selector_expression: str = "*",
-    consume_mode: ConsumeMode = ConsumeMode.CONCURRENTLY,
-    message_model: MessageModel = MessageModel.CLUSTERING,
+    consume_mode: ConsumeMode | str = ConsumeMode.CONCURRENTLY,
+    message_model: MessageModel | str = MessageModel.CLUSTERING,
     concurrency: int = 4,
     max_reconsume_times: int = -1,
     consume_timeout: float = 900.0,
@@ -263,7 +287,7 @@ def rocketmq_listener(
     batch: bool = False,
     batch_max_size: int = 1,
     pull_batch_size: int = 32,
-    consume_from: ConsumeFrom = ConsumeFrom.LAST_OFFSET,
+    consume_from: ConsumeFrom | str = ConsumeFrom.LAST_OFFSET,
     consume_timestamp: str = "",
     payload_type: Any = None,
     converter: str | None = None,

@@ -167,6 +167,8 @@ def test_make_run_serves_the_shop_every_listener_and_celery_fire_then_ctrl_c(tmp
         assert status == 200 and 'data-group="shop_payments"' in page, page
 
         assert run.ctrl_c(b"sample_project") == 0, run.text()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- make run output (tail) ---\n{run.text()[-8000:]}") from None
     finally:
         run.stop()
     text = run.text()

@@ -19,7 +19,7 @@ from broker_core.message.properties import encode_properties
 from broker_core.remoting.blocking import BlockingRemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
-from rocketmq_integration.client import Message, Producer, PushConsumer
+from rocketmq_integration.client import ListenerKind, Message, MessageQueue, Producer, PushConsumer
 from tests.integration.client.helpers import CLIENT, CONSUMER, Collector, create_topic, run, unique
 from tests.support.cluster import Cluster
 
@@ -98,10 +98,11 @@ def test_push_consumers_with_sql92_subscriptions(cluster: Cluster) -> None:
 
     async def scenario() -> None:
         await create_topic(cluster.namesrv_addr, cluster.broker_addr, topic, queues=2)
-        async with Producer(unique("pg"), namesrv_addr=cluster.namesrv_addr, client_config=CLIENT) as p:
-            for i in range(40):
-                props = {"idx": str(i), "a": str(i % 10), "region": "eu" if i % 4 == 0 else "us"}
-                await p.send(Message(topic, f"body{i}".encode(), properties=props))
+        producer = Producer(unique("pg"), namesrv_addr=cluster.namesrv_addr, client_config=CLIENT)
+        await producer.start()
+        for i in range(40):
+            props = {"idx": str(i), "a": str(i % 10), "region": "eu" if i % 4 == 0 else "us"}
+            await producer.send(Message(topic, f"body{i}".encode(), properties=props))
         want_between = {i for i in range(40) if i % 10 <= 3}
         want_region = {i for i in range(40) if i % 4 == 0}
         c1, c2 = Collector(len(want_between)), Collector(len(want_region))
@@ -111,17 +112,22 @@ def test_push_consumers_with_sql92_subscriptions(cluster: Cluster) -> None:
                 group, namesrv_addr=cluster.namesrv_addr, client_config=CLIENT, config=CONSUMER
             )
             consumer.subscribe(topic, expr, expression_type="SQL92")
-            consumer.register_listener(coll)
+            consumer.register_listener(coll, ListenerKind.ORDERLY)
             await consumer.start()
             consumers.append(consumer)
+        controls = {100, 101}  # match both filters, one per queue, sent after everything else
         try:
             await asyncio.gather(c1.wait(), c2.wait())
-            await asyncio.sleep(0.5)  # a wrongly delivered message would show up here
+            for idx in controls:
+                msg = Message(topic, b"control", properties={"idx": str(idx), "a": "0", "region": "eu"})
+                await producer.send_to_queue(msg, MessageQueue(topic, "broker-a", idx - 100))
+            await asyncio.gather(c1.wait_for_idx(controls), c2.wait_for_idx(controls))
         finally:
             for consumer in consumers:
                 await consumer.shutdown()
-        assert set(c1.by_idx) == want_between
-        assert set(c2.by_idx) == want_region
+            await producer.shutdown()
+        assert set(c1.by_idx) == want_between | controls
+        assert set(c2.by_idx) == want_region | controls
 
     run(scenario())
     cluster.broker.stop()

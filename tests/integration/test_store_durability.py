@@ -14,11 +14,8 @@ import random
 import signal
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from broker_core.message import decode_records, encode_properties
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
@@ -26,62 +23,14 @@ from broker_core.store.dump import verify
 from tests.support.admin import create_topic
 from tests.support.cluster import ServerGroup
 from tests.support.process import ServerProcess
-
-QUEUES = 4
-
-
-@dataclass(frozen=True)
-class Acked:
-    key: str
-    queue_id: int
-    queue_offset: int
-    msg_id: str
-
-
-def send_request(topic: str, queue_id: int, key: str, body: bytes) -> RemotingCommand:
-    props = encode_properties({"KEYS": key, "UNIQ_KEY": f"U{key}", "WAIT": "true"})
-    ext = {
-        "producerGroup": "StoreTestPG", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
-        "queueId": str(queue_id), "sysFlag": "0", "bornTimestamp": str(int(time.time() * 1000)), "flag": "0",
-        "properties": props, "reconsumeTimes": "0", "unitMode": "false",
-    }  # fmt: skip
-    return RemotingCommand.request(RequestCode.SEND_MESSAGE, ext, body)
-
-
-async def send_one(
-    client: RemotingClient, addr: str, topic: str, queue_id: int, key: str, body: bytes
-) -> RemotingCommand:
-    return await client.invoke(addr, send_request(topic, queue_id, key, body), 5.0)
-
-
-async def pull_all(client: RemotingClient, addr: str, topic: str, queue_id: int) -> dict[int, str]:
-    """queue offset -> KEYS of every message in the queue."""
-    out: dict[int, str] = {}
-    offset = 0
-    while True:
-        ext = {
-            "consumerGroup": "StoreTestCG", "topic": topic, "queueId": str(queue_id), "queueOffset": str(offset),
-            "maxMsgNums": "32", "sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0",
-            "subscription": "*", "subVersion": "0",
-        }  # fmt: skip
-        resp = await client.invoke(addr, RemotingCommand.request(RequestCode.PULL_MESSAGE, ext), 5.0)
-        nxt = int((resp.ext_fields or {}).get("nextBeginOffset", "-1"))
-        if resp.code == ResponseCode.PULL_OFFSET_MOVED and nxt > offset:
-            offset = nxt
-            continue
-        if resp.code != ResponseCode.SUCCESS:
-            return out
-        for m in decode_records(resp.body or b""):
-            out[m.queue_offset] = m.keys or ""
-        offset = int((resp.ext_fields or {})["nextBeginOffset"])
-
-
-async def query_keys(client: RemotingClient, addr: str, topic: str, key: str) -> list[str]:
-    ext = {"topic": topic, "key": key, "maxNum": "32", "beginTimestamp": "0", "endTimestamp": str(2**62)}
-    resp = await client.invoke(addr, RemotingCommand.request(RequestCode.QUERY_MESSAGE, ext), 5.0)
-    if resp.code != ResponseCode.SUCCESS:
-        return []
-    return [m.keys or "" for m in decode_records(resp.body or b"")]
+from tests.support.store_load import (
+    QUEUES,
+    Acked,
+    check_all_readable,
+    pull_all,
+    query_keys,
+    send_one,
+)
 
 
 def start_broker(
@@ -92,22 +41,7 @@ def start_broker(
     return ns, broker
 
 
-async def check_all_readable(addr: str, topic: str, acked: list[Acked], *, query_all: bool) -> None:
-    client = RemotingClient()
-    try:
-        stored: dict[int, dict[int, str]] = {}
-        for q in range(QUEUES):
-            stored[q] = await pull_all(client, addr, topic, q)
-        missing = [a for a in acked if stored[a.queue_id].get(a.queue_offset) != a.key]
-        assert not missing, f"{len(missing)} acknowledged messages not readable by pull, e.g. {missing[:3]}"
-        sample = acked if query_all else acked[-50:]
-        for i in range(0, len(sample), 64):
-            chunk = sample[i : i + 64]
-            results = await asyncio.gather(*(query_keys(client, addr, topic, a.key) for a in chunk))
-            for a, keys in zip(chunk, results, strict=True):
-                assert a.key in keys, f"{a} not found by key query"
-    finally:
-        await client.close()
+SIGKILL_ROUNDS = 20
 
 
 def test_sigkill_rounds_sync_flush_lose_nothing(servers: ServerGroup) -> None:
@@ -121,7 +55,6 @@ def test_sigkill_rounds_sync_flush_lose_nothing(servers: ServerGroup) -> None:
     topic = "StoreCrashTopic"
     create_topic(broker.addr, topic, queues=QUEUES)
     acked: list[Acked] = []
-    deadline = time.monotonic() + 80
 
     async def round_(r: int) -> list[Acked]:
         client = RemotingClient()
@@ -152,10 +85,10 @@ def test_sigkill_rounds_sync_flush_lose_nothing(servers: ServerGroup) -> None:
         return got
 
     rounds = 0
-    while rounds < 20 and time.monotonic() < deadline:
-        got = asyncio.run(round_(rounds))
+    for r in range(SIGKILL_ROUNDS):
+        got = asyncio.run(round_(r))
         broker.wait(10)
-        assert got, f"round {rounds}: nothing acknowledged"
+        assert got, f"round {r}: nothing acknowledged"
         acked += got
         broker.restart()
         asyncio.run(asyncio.wait_for(check_all_readable(broker.addr, topic, acked, query_all=False), 30))
@@ -166,7 +99,7 @@ def test_sigkill_rounds_sync_flush_lose_nothing(servers: ServerGroup) -> None:
         assert not problems, problems
         rounds += 1
     print(f"{rounds} SIGKILL rounds, {len(acked)} acknowledged messages, all readable")
-    assert rounds >= 10, f"only {rounds} crash rounds fit in the time budget"
+    assert rounds == SIGKILL_ROUNDS
     broker.stop()
     assert broker.store_dir is not None and verify(broker.store_dir) == []
     assert len(list((broker.store_dir / "index").iterdir())) > 1  # index files rolled during the rounds

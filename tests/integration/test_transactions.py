@@ -15,7 +15,9 @@ import pytest
 
 from broker_core.message.model import Message, MessageExt
 from rocketmq_integration.client import (
+    ListenerKind,
     LocalTransactionState,
+    MessageQueue,
     PushConsumer,
     TransactionProducer,
 )
@@ -25,6 +27,7 @@ from tests.support.cluster import Cluster
 pytestmark = [pytest.mark.timeout(120)]
 
 S = LocalTransactionState
+CONTROLS = {100, 101}
 
 
 @pytest.fixture
@@ -67,7 +70,7 @@ def test_commit_rollback_unknown_and_check_after_restart(cluster: Cluster) -> No
             unique("tx_cg"), namesrv_addr=cluster.namesrv_addr, client_config=CLIENT, config=CONSUMER
         )
         consumer.subscribe(topic)
-        consumer.register_listener(collector)
+        consumer.register_listener(collector, ListenerKind.ORDERLY)
         await consumer.start()
         try:
             first = Listener(check_answer=S.ROLLBACK_MESSAGE)  # must never be asked: it goes away
@@ -91,18 +94,23 @@ def test_commit_rollback_unknown_and_check_after_restart(cluster: Cluster) -> No
                 r3 = await restarted.send_message_in_transaction(tx_message(topic, 3, "unknown"))
                 assert r3.local_state is S.UNKNOW
                 await collector.wait(timeout=30)
-                await asyncio.sleep(0.5)  # a rolled-back or duplicate delivery would show up now
+                # positive control: plain messages, one per queue, stored after the three outcomes;
+                # once both arrived, a rolled-back or duplicate delivery would have arrived before them
+                for q in (0, 1):
+                    control = Message(topic, b"control", properties={"idx": str(100 + q), "decide": "-"})
+                    await restarted.send_to_queue(control, MessageQueue(topic, "broker-a", q))
+                await collector.wait_for_idx(CONTROLS, timeout=30)
             finally:
                 await restarted.shutdown()
         finally:
             await consumer.shutdown()
         assert first.executed == ["0", "1", "2"] and not first.checked
-        assert set(collector.by_idx) == {0, 2, 3}
+        assert set(collector.by_idx) == {0, 2, 3} | CONTROLS
         assert set(second.checked) == {"2", "3"}
         for idx in (2, 3):  # stored only after the producer answered the check
             delivered = collector.by_idx[idx]
             assert delivered.store_timestamp >= second.checked[str(idx)] - 5
             assert "TRAN_MSG" not in delivered.properties and "REAL_TOPIC" not in delivered.properties
-        assert collector.deliveries == 3
+        assert collector.deliveries == 3 + len(CONTROLS)
 
     run(scenario(), timeout=100)

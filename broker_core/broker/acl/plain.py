@@ -1,8 +1,8 @@
 """``plain_acl.yml`` (ACL 1.0): the files, the parsed accounts and the request validator.
 
-Files (storage spec 10.1): the main file (``$ROCKETMQ_HOME/conf/plain_acl.yml`` unless configured)
-plus every ``*.yml`` / ``*.yaml`` under ``conf/acl/``; when an accessKey appears twice the first
-file wins. The files are parsed once into an :class:`AclSnapshot` (accounts with their secret-key
+Files (storage spec 10.1): every ``*.yml`` / ``*.yaml`` under ``conf/acl/``, then the main file
+(``$ROCKETMQ_HOME/conf/plain_acl.yml`` unless configured); when an accessKey appears twice the first
+file loaded wins (Apache's order: the folder first). The files are parsed once into an :class:`AclSnapshot` (accounts with their secret-key
 bytes, compiled address matchers and permission maps), so a request costs one dict lookup, one
 HMAC and a few dict reads — nothing is re-read per request. A watcher task compares the files'
 modification times every ``watch_interval`` seconds (Apache: 5 s) and swaps in a new snapshot;
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac as hmac_module
 import json
 import os
 import time
@@ -41,7 +42,7 @@ from broker_core.broker.acl.permissions import (
 from broker_core.errors import BrokerCoreError
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import RemotingCommand
-from broker_core.remoting.signing import ACCESS_KEY, SIGNATURE, signature_of
+from broker_core.remoting.signing import ACCESS_KEY, SIGNATURE, hmac_template, signature_with
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,8 @@ class Account:
     #: resource -> perm; None when the account lists no topicPerms/groupPerms at all
     perms: dict[str, int] | None
     source: str
+    #: HmacSHA1 keyed with the secret key, copied per request
+    hmac: hmac_module.HMAC
 
 
 @dataclass(slots=True)
@@ -119,6 +122,7 @@ def build_account(raw: dict[str, Any], source: str) -> Account:
         ),
         perms=perms,
         source=source,
+        hmac=hmac_template(str(sk)),
     )
 
 
@@ -130,10 +134,13 @@ class PlainAclFiles:
         self.extra_dir = extra_dir
 
     def files(self) -> list[Path]:
-        out = [self.main_file] if self.main_file.is_file() else []
+        """The ``acl/`` folder's files (sorted), then the main file — Apache's load order."""
+        out: list[Path] = []
         if self.extra_dir is not None and self.extra_dir.is_dir():
             extra = [p for p in self.extra_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()]
             out += sorted(p for p in extra if p.resolve() != self.main_file.resolve())
+        if self.main_file.is_file():
+            out.append(self.main_file)
         return out
 
     def mtimes(self) -> dict[str, int]:
@@ -222,7 +229,7 @@ class PlainAccessValidator:
         if account.white(ip):
             return
         assert ext is not None
-        if signature_of(ext, request.body, account.secret_key) != ext.get(SIGNATURE):
+        if signature_with(account.hmac, ext, request.body) != ext.get(SIGNATURE):
             raise AclDenied(
                 f"Check signature failed for accessKey={ak}",
                 f"{_PPM}.validate(PlainPermissionManager.java:684)",

@@ -135,7 +135,9 @@ class SendProcessor:
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
-        pending = self._respond(request, queue_id, self.ctx.store.put_message(msg), msg.topic)
+        wait = find_property(props, MessageConst.WAIT) != "false"  # absent = wait (Apache isWaitStoreMsgOK)
+        put = self.ctx.store.put_message(msg, wait_store_msg_ok=wait)
+        pending = self._respond(request, queue_id, put, msg.topic)
         if store_topic == TRANS_HALF_TOPIC:
             return with_transaction_id(pending, find_property(props, MessageConst.UNIQ_KEY) or "")
         return pending
@@ -277,7 +279,10 @@ class SendProcessor:
                     store_host=self.ctx.store_host,
                 )
             )
-        return self._respond(request, queue_id, self.ctx.store.put_messages(msgs), topic)
+        wait = find_property(batch_props, MessageConst.WAIT) != "false"
+        return self._respond(
+            request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait), topic
+        )
 
     async def _respond(
         self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult], topic: str

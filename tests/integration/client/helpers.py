@@ -64,6 +64,7 @@ class Collector:
         self.by_idx: dict[int, MessageExt] = {}
         self.deliveries = 0
         self.done = asyncio.Event()
+        self._arrived = asyncio.Event()
 
     async def __call__(self, msgs: list[MessageExt]) -> ConsumeResult:
         for m in msgs:
@@ -71,7 +72,25 @@ class Collector:
             self.by_idx[int(m.properties.get("idx", "-1"))] = m
         if len(self.by_idx) >= self.expected:
             self.done.set()
+        self._arrived.set()
         return ConsumeResult.SUCCESS
+
+    async def wait_for_idx(self, idxs: set[int], timeout: float = 60.0) -> None:
+        """Wait until every ``idx`` in ``idxs`` has been delivered: the positive control of a "never
+        arrives" check (controls sent after the unwanted messages, one per queue, to an orderly
+        listener: once each has arrived, everything stored before it in its queue has been seen)."""
+
+        async def until() -> None:
+            while not idxs <= self.by_idx.keys():
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            await asyncio.wait_for(until(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"controls {sorted(idxs - self.by_idx.keys())} not delivered in {timeout}s"
+            ) from None
 
     async def wait(self, timeout: float = 60.0) -> None:
         try:

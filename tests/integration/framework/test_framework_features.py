@@ -83,18 +83,21 @@ def test_orderly_failure_suspends_and_retries_in_place(
 
 
 def test_sql92_selector(rocketmq_cluster: Any, rocketmq_template: Any, rocketmq_listeners: Any) -> None:
-    topic = new_topic(rocketmq_cluster, "f_sql")
+    topic = new_topic(rocketmq_cluster, "f_sql", queues=1)
     seen = MessageCollector()
     rocketmq_listeners.run(
         seen, topic=topic, consumer_group=rocketmq_cluster.unique("f_sql_g"),
         selector_type=SelectorType.SQL92, selector_expression="a > 2 AND region = 'eu'",
+        consume_mode=ConsumeMode.ORDERLY,
     )  # fmt: skip
     for a in range(1, 6):
         rocketmq_template.send(topic, {"a": a}, headers={"a": a, "region": "eu" if a != 4 else "us"})
     rocketmq_template.send(topic, {"a": 99}, headers={"region": "eu"})  # no 'a': does not match
-    seen.wait_for(2, 30)
-    time.sleep(0.5)  # a wrongly delivered message would arrive right behind the matching ones
-    assert sorted(p["a"] for p in seen.items) == [3, 5]
+    # positive control, sent last to the one queue and consumed in order: when it has arrived, every
+    # message before it has been filtered (no waiting for something that should not come)
+    rocketmq_template.send(topic, {"a": 100}, headers={"a": 100, "region": "eu"})
+    items = seen.wait_for(3, 30)
+    assert [p["a"] for p in items] == [3, 5, 100]
 
 
 def test_reply_listener_with_send_and_receive(
@@ -119,7 +122,7 @@ def test_reply_listener_with_send_and_receive(
 def test_transaction_listeners_commit_rollback_and_check_back(
     rocketmq_cluster: Any, rocketmq_template: Any, rocketmq_listeners: Any
 ) -> None:
-    orders = new_topic(rocketmq_cluster, "f_tx_orders")
+    orders = new_topic(rocketmq_cluster, "f_tx_orders", queues=1)
     audit = new_topic(rocketmq_cluster, "f_tx_audit")
     registry = TransactionListenerRegistry()
     checked: list[str | None] = []
@@ -151,7 +154,9 @@ def test_transaction_listeners_commit_rollback_and_check_back(
             return LocalTransactionState.ROLLBACK
 
     got = MessageCollector()
-    rocketmq_listeners.run(got, topic=orders, consumer_group=rocketmq_cluster.unique("tx_c"))
+    rocketmq_listeners.run(
+        got, topic=orders, consumer_group=rocketmq_cluster.unique("tx_c"), consume_mode=ConsumeMode.ORDERLY
+    )
     got_audit = MessageCollector()
     rocketmq_listeners.run(got_audit, topic=audit, consumer_group=rocketmq_cluster.unique("tx_ca"))
     t = rocketmq_template
@@ -166,14 +171,17 @@ def test_transaction_listeners_commit_rollback_and_check_back(
     items = got.wait_for(2, 30)  # the commit now, the unknown one after the broker's check-back
     assert sorted(p["o"] for p in items) == ["commit", "unknown"]
     assert "u1" in checked
-    time.sleep(0.5)
-    assert len(got) == 2  # the rolled-back message never arrives
+    # positive control: a plain message behind the three outcomes in the one, orderly consumed queue
+    t.send(orders, {"o": "control"})
+    assert [p["o"] for p in got.wait_for(3, 30)] == ["commit", "unknown", "control"]
+    assert len(got) == 3  # the rolled-back message never arrived
     with pytest.raises(MQClientError, match="cannot choose"):
         t.send_in_transaction("NoSuchTxTopic", {}, registry=registry)
     with pytest.raises(ListenerConfigError, match="producer_group"):
         rocketmq_transaction_listener(producer_group=audit_group, registry=registry)(OrderTx)
 
 
+@pytest.mark.rocketmq_5x
 def test_timer_messages_send_delayed_and_send_at(
     rocketmq_cluster: Any, rocketmq_template: Any, rocketmq_listeners: Any
 ) -> None:
@@ -208,6 +216,7 @@ def test_listener_context_has_reconsume_and_ids(
     assert ctx.queue_id == result.message_queue.queue_id and ctx.queue_offset == result.queue_offset
 
 
+@pytest.mark.rocketmq_5x
 def test_receive_and_ack_pull_style(rocketmq_cluster: Any, rocketmq_template: Any) -> None:
     topic = new_topic(rocketmq_cluster, "f_pop", queues=2)
     group = rocketmq_cluster.unique("f_pop_g")

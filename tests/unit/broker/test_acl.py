@@ -198,7 +198,7 @@ def test_hot_reload_and_admin_edits(validator: PlainAccessValidator, tmp_path: P
     assert json.loads(validator.version_json())["counter"] == 3
 
 
-def test_extra_files_first_account_wins(tmp_path: Path) -> None:
+def test_acl_folder_is_loaded_first(tmp_path: Path) -> None:
     main = tmp_path / "plain_acl.yml"
     main.write_text(ACL_YML)
     (tmp_path / "acl").mkdir()
@@ -206,7 +206,9 @@ def test_extra_files_first_account_wins(tmp_path: Path) -> None:
         "accounts:\n  - accessKey: RocketMQ\n    secretKey: otherSecret\n  - accessKey: extraUser\n    secretKey: extraSecret\n    defaultTopicPerm: PUB\n"
     )
     v = PlainAccessValidator(PlainAclFiles(main, tmp_path / "acl"))
-    v.validate(signed(send_v2("topicB")), "127.0.0.1:1")
+    # Apache loads conf/acl/ first: its RocketMQ account (other secret, default perms DENY) wins
+    assert "Check signature failed" in denied(v, signed(send_v2("topicB")))
+    v.validate(signed(send_v2("topicB"), "RocketMQ", "otherSecret"), "10.10.103.1:1")
     v.validate(signed(send_v2("z"), "extraUser", "extraSecret"), "127.0.0.1:1")
 
 

@@ -48,7 +48,7 @@ def _split(
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: getattr(s, "__name__", type(s).__name__))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(mqs=queues, cids=clients, seed=st.integers(0, 2**16))
 def test_disjoint_complete_deterministic(
     strategy: AllocateStrategy, mqs: list[MessageQueue], cids: list[str], seed: int
@@ -65,7 +65,7 @@ def test_disjoint_complete_deterministic(
 
 
 @pytest.mark.parametrize("strategy", [allocate_averagely, allocate_averagely_by_circle])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(mqs=queues, cids=clients)
 def test_averaging_strategies_are_balanced(
     strategy: AllocateStrategy, mqs: list[MessageQueue], cids: list[str]
@@ -74,7 +74,7 @@ def test_averaging_strategies_are_balanced(
     assert max(sizes) - min(sizes) <= 1
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(mqs=queues, cids=clients, rooms=st.sets(st.sampled_from(["room1", "room2", "broker-c"]), min_size=1))
 def test_machine_room_covers_exactly_the_rooms_queues(
     mqs: list[MessageQueue], cids: list[str], rooms: set[str]

@@ -170,7 +170,7 @@ trees = st.recursive(
 property_maps = st.dictionaries(st.sampled_from(NAMES), st.sampled_from(VALUES), max_size=3)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(tree=trees, props=property_maps, data=st.data())
 def test_evaluator_matches_reference(tree: object, props: dict[str, str], data: st.DataObject) -> None:
     text = render(tree, data.draw)
@@ -181,7 +181,7 @@ def test_evaluator_matches_reference(tree: object, props: dict[str, str], data: 
     assert compile_selector(text).matches(props) is expected, text
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(text=st.text(alphabet="ab1 ()'=<>-+.,ANDORTISNUL\n", max_size=30))
 def test_random_text_either_compiles_or_raises_a_positioned_error(text: str) -> None:
     from broker_core.broker.filtering.sql92 import FilterSyntaxError

@@ -219,7 +219,7 @@ def test_malformed_frames_raise_protocol_error(data: bytes) -> None:
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     code=st.integers(min_value=-32768, max_value=32767),
     opaque=st.integers(min_value=-(2**31), max_value=2**31 - 1),

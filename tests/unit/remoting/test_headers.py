@@ -38,7 +38,7 @@ values = st.one_of(
 
 
 @pytest.mark.parametrize("cls", HEADERS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(data=st.data())
 def test_fast_decoder_matches_checked_decoder(cls: type[CommandHeader], data: st.DataObject) -> None:
     wires = [wire for _name, wire, _parser, _req in cls._fields_plan()]

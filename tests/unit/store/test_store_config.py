@@ -57,7 +57,7 @@ def test_from_properties(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "props",
     [
-        {"mappedFileSizeCommitLog": "1g"},
+        {"mappedFileSizeCommitLog": "1 gallon"},
         {"flushDiskType": "SOMETIMES"},
         {"messageIndexEnable": "yes"},
         {"maxMessageSize": "0"},

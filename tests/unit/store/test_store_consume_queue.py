@@ -87,3 +87,22 @@ async def test_ipv6_hosts_end_to_end(small_config: StoreConfig) -> None:
         assert store.get_earliest_message_time("V6", 0) == r.append_result.store_timestamp
     finally:
         await store.shutdown()
+
+
+def test_recover_finds_the_hole_before_a_long_tail_of_never_flushed_files(tmp_path: Path) -> None:
+    """After a power cut, files created but never flushed read as zeros: with three or more of them
+    at the tail, a scan from the third-to-last file alone would take the first of them as full."""
+    cq = ConsumeQueue("T", 0, tmp_path, 10 * 20)
+    for i in range(15):  # file 0 full, file 1 half
+        cq.put_position(i * 100, 100, 0, i)
+    directory = cq.queue.files[0].path.parent
+    cq.close()
+    for start in (400, 600, 800):  # three more files, all zeros (created, data never made durable)
+        (directory / f"{start:020d}").write_bytes(bytes(10 * 20))
+    reopened = ConsumeQueue("T", 0, tmp_path, 10 * 20)
+    reopened.load()
+    reopened.recover()
+    assert reopened.max_offset_in_queue == 15
+    assert reopened.max_physic_offset == 1500
+    reopened.put_position(1500, 100, 0, 15)  # the re-dispatched record lands in its slot
+    assert reopened.get_unit(15) == (1500, 100, 0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,8 +120,13 @@ async def test_shutdown_flushes_and_persists_checkpoint(small_config: StoreConfi
 async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stall = {"seconds": 0.4}
-    monkeypatch.setattr(MappedFile, "sync", lambda self: time.sleep(stall["seconds"]))
+    started, release = threading.Event(), threading.Event()
+
+    def stalled_sync(self: MappedFile) -> None:
+        started.set()
+        assert release.wait(30), "the test never released the stalled sync"
+
+    monkeypatch.setattr(MappedFile, "sync", stalled_sync)
     config = dataclasses.replace(
         small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH, os_page_cache_busy_timeout_millis=100
     )
@@ -127,13 +134,53 @@ async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     await store.start()
     try:
         first = asyncio.create_task(store.put_message(msg()))
-        await asyncio.sleep(0.2)  # the group commit for `first` has been running > 100 ms
+        assert await asyncio.to_thread(started.wait, 30)  # the group commit for `first` is in its sync
+        await asyncio.sleep(0.15)  # ... and stays there (until released) past the 100 ms threshold
         assert store.is_os_page_cache_busy()  # the broker answers SYSTEM_BUSY [REJECTREQUEST] now
         busy = await store.put_message(msg())
         assert busy.status is PutStatus.OS_PAGECACHE_BUSY and busy.append_result is None
+        release.set()
         assert (await first).status is PutStatus.PUT_OK
-        stall["seconds"] = 0.0
         assert not store.is_os_page_cache_busy()
         assert (await store.put_message(msg())).status is PutStatus.PUT_OK
     finally:
         await store.shutdown()
+
+
+@async_test
+async def test_checkpoint_never_persists_a_logics_time_ahead_of_the_flushed_consume_queues(
+    small_config: StoreConfig,
+) -> None:
+    """Any save (an index-file roll saves the checkpoint too) writes only the consume-queue time
+    that a complete consume-queue flush has covered; abnormal recovery trusts it to skip segments."""
+    store = MessageStore(small_config)
+    await store.start()
+    try:
+        r = await store.put_message(msg(10))
+        assert r.append_result is not None
+        await store.reput.wait_dispatched()
+        assert store.checkpoint.logics_dispatched_timestamp == r.append_result.store_timestamp
+        await store.checkpoint.save()  # what IndexService does when an index file fills
+        on_disk = StoreCheckpoint(small_config.checkpoint_path)
+        on_disk.load()
+        assert on_disk.logics_msg_timestamp < r.append_result.store_timestamp
+        await store.cq_flusher.flush_all()
+        await store.checkpoint.save()
+        on_disk.load()
+        assert on_disk.logics_msg_timestamp == r.append_result.store_timestamp
+    finally:
+        await store.shutdown()
+
+
+def test_concurrent_checkpoint_saves_do_not_race_on_the_tmp_file(tmp_path: Path) -> None:
+    cp = StoreCheckpoint(tmp_path / "checkpoint")
+    cp.physic_msg_timestamp = 7
+
+    async def many() -> None:
+        await asyncio.gather(*(cp.save() for _ in range(50)))
+
+    asyncio.run(many())
+    again = StoreCheckpoint(tmp_path / "checkpoint")
+    again.load()
+    assert again.physic_msg_timestamp == 7
+    assert not (tmp_path / "checkpoint.tmp").exists()
