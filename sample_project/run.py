@@ -14,7 +14,7 @@ Celery          ``celery worker`` on ``rocketmq://`` when the kombu transport is
                 (``--no-celery`` skips it; receipts are then sent inline by the listener)
 ==============  =================================================================================
 
-Output of every process is prefixed with its name. Ctrl-C (or SIGTERM) stops the site and the
+Output of every process is prefixed with its name (and kept in ``<data-dir>/logs/<name>.log``). Ctrl-C (or SIGTERM) stops the site and the
 workers first (they drain), then the broker and the NameServer, and exits 0. If a process dies on
 its own, the others are stopped and the exit status is 1.
 """
@@ -67,9 +67,10 @@ class Child:
     """One supervised process; its output lines go to ours prefixed by ``[name]``."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], stop_signal: int = signal.SIGTERM
+        self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: int = signal.SIGTERM
     ) -> None:
         self.name = name
+        self.log = open(log, "a", encoding="utf-8")  # closed when the output ends
         self.stop_signal = stop_signal
         self.ready_line: str | None = None
         self.ready = threading.Event()
@@ -82,11 +83,14 @@ class Child:
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if self.ready_line and self.ready_line in line:
-                self.ready.set()
-            say(f"[{self.name}] {line}")
+        with self.log:
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if self.ready_line and self.ready_line in line:
+                    self.ready.set()
+                self.log.write(line + "\n")
+                self.log.flush()
+                say(f"[{self.name}] {line}")
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -116,6 +120,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.stop_requested = threading.Event()
         self.data_dir = Path(args.data_dir).resolve()
+        self.logs = self.data_dir / "logs"
         self.ns_port = port_or_free(args.namesrv_port)
         self.broker_port = port_or_free(args.broker_port)
         self.web_port = port_or_free(args.port)
@@ -136,7 +141,7 @@ class Supervisor:
 
     # ---- steps ---------------------------------------------------------------------------------
     def start(self, name: str, argv: list[str], stop_signal: int = signal.SIGTERM) -> Child:
-        child = Child(name, argv, self.env, stop_signal)
+        child = Child(name, argv, self.env, self.logs / f"{name}.log", stop_signal)
         self.children.append(child)
         return child
 
@@ -155,14 +160,16 @@ class Supervisor:
     def run_step(self, name: str, argv: list[str]) -> None:
         say(f"[{name}] {' '.join(argv[1:])}")
         done = subprocess.run(argv, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300)
-        for line in (done.stdout + done.stderr).splitlines():
-            say(f"[{name}] {line}")
+        with open(self.logs / f"{name}.log", "a", encoding="utf-8") as log:
+            for line in (done.stdout + done.stderr).splitlines():
+                log.write(line + "\n")
+                say(f"[{name}] {line}")
         if done.returncode != 0:
             raise RuntimeError(f"{name} failed with exit status {done.returncode}")
 
     def bring_up(self) -> None:
         py = sys.executable
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "broker.conf"
         conf.write_text("enablePropertyFilter=true\n")
         self.start("namesrv", [py, "-m", "broker_core", "namesrv", "--port", str(self.ns_port),

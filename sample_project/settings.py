@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -86,6 +87,10 @@ CELERY_BROKER_URL = f"rocketmq://{NAMESRV}//"
 CELERY_TASK_DEFAULT_QUEUE = "shop_receipts"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 SAMPLE_CELERY = os.environ.get("SAMPLE_CELERY") == "1"
+# A BROADCASTING consumer keeps its offsets on the client (~/.rocketmq_offsets/<ip>@<instance>/), not
+# on the broker: an instance name per data directory ties them to this data directory's store, so
+# a fresh `make run --data-dir` never resumes from the offsets of another store.
+SAMPLE_INSTANCE = "shop-" + hashlib.sha1(str(DATA_DIR.resolve()).encode()).hexdigest()[:10]
 
 LOGGING = {
     "version": 1,

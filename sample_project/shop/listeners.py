@@ -6,6 +6,7 @@ import os
 import socket
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from rocketmq_integration import transactions
@@ -71,7 +72,7 @@ def review_big_order(event: dict[str, Any], ctx: MessageContext) -> None:
 
 @rocketmq_listener(
     topic=flow.ORDERS_TOPIC, consumer_group="shop_stats_cache", message_model=MessageModel.BROADCASTING,
-    consume_from=ConsumeFrom.FIRST_OFFSET,
+    consume_from=ConsumeFrom.FIRST_OFFSET, instance_name=settings.SAMPLE_INSTANCE,
 )  # fmt: skip
 def invalidate_stats(event: dict[str, Any], ctx: MessageContext) -> None:
     close_old_connections()

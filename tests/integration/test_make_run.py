@@ -168,7 +168,13 @@ def test_make_run_serves_the_shop_every_listener_and_celery_fire_then_ctrl_c(tmp
 
         assert run.ctrl_c(b"sample_project") == 0, run.text()
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- make run output (tail) ---\n{run.text()[-8000:]}") from None
+        logs = tmp_path / "data" / "logs"
+        tails = "".join(
+            f"\n--- {name}.log (tail) ---\n{(logs / f'{name}.log').read_text(errors='replace')[-5000:]}"
+            for name in ("listeners", "celery", "setup")
+            if (logs / f"{name}.log").exists()
+        )
+        raise AssertionError(f"{exc}\n--- make run output (tail) ---\n{run.text()[-3000:]}{tails}") from None
     finally:
         run.stop()
     text = run.text()
