@@ -2,7 +2,8 @@
 #
 #   make venv    create .venv (python3.11) and `pip install -e '.[dev]'`; re-installs only when
 #                pyproject.toml is newer than the install stamp
-#   make run     embedded NameServer + Broker demo on 127.0.0.1 (Ctrl-C to stop)
+#   make run     embedded NameServer + Broker demo on 127.0.0.1 (Ctrl-C to stop); installs the
+#                package without the dev tools (`pip install -e '.[run]'`) when .venv has no dev install
 #   make test    missing system packages (tools/system-packages.sh), ruff check, ruff format --check,
 #                mypy, pytest -n auto (fails on any failure)
 #   make lint    ruff check, ruff format --check, mypy
@@ -19,6 +20,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 
 PYTEST_WORKERS ?= auto
 TEST_TIMEOUT ?= 300
@@ -44,7 +46,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: venv
+# the demo needs no dev tools: install the package alone (with the `run` extra) unless the dev
+# install is already up to date
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+		$(BIN)/python -m pip install --quiet -e '.[run]'; fi
+	touch $@
+
+run: $(RUN_STAMP)
 	$(BIN)/python -m rocketmq_integration.demo $(RUN_ARGS)
 
 lint: venv

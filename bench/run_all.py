@@ -15,7 +15,8 @@ py-consume     ``rocketmq_integration.client.PushConsumer`` drains the py-produc
 After the table (unless ``--only`` is given) the standalone feature benchmarks listed in
 ``FEATURE_BENCHES`` run one after another, each printing its own figures: store append path,
 SYNC_FLUSH group commit vs the disk's fsync rate, consume throughput and latency (ours vs C++),
-filtered consumption and transactional send, timer messages, and the framework layer's overhead.
+filtered consumption and transactional send, timer messages, the framework layer's overhead, and
+the official 5.x client through the gRPC proxy.
 
 Reported per scenario (median over runs): messages/s, MiB/s, send latency p50/p99 (ms, produce
 scenarios), and the broker's peak RSS (``VmRSS`` from ``/proc/PID/status``, sampled every 100 ms).
@@ -394,6 +395,12 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
     ("filtered consumption (10 % match) and transactional send", ["filter_tx.py"]),
     ("timer messages: throughput and delivery error", ["timer_bench.py"]),
     ("template / listener overhead vs the raw client (median of 3)", ["template_bench.py", "--runs", "3"]),
+    (
+        "cost of ACL verification and of message trace on sends (ratios, same run)",
+        ["ops_bench.py", "--rounds", "3"],
+    ),
+    ("Celery over rocketmq:// vs Celery over Redis (tasks/s, latency)", ["celery_bench.py"]),
+    ("5.x client through the gRPC proxy: produce / consume", ["proxy_bench.py"]),
 ]
 
 

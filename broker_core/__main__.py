@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--port", type=int, help="port to listen on (listenPort; default 9876)")
     ns.add_argument("-c", "--config", help="namesrv properties file (key=value, Apache key names)")
     ns.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    ns.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
 
     br = sub.add_parser(
         "broker",
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("-c", "--config", help="broker.conf: key=value lines with Apache RocketMQ key names")
     br.add_argument("--acl-file", help="plain_acl.yml to use when aclEnable=true (aclFile)")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    br.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
 
     px = sub.add_parser(
         "proxy",

@@ -16,6 +16,9 @@ Loaded in every pytest run of a project that installs this package, so importing
   **attrs)`` starts a listener container with fast timers; all are stopped at teardown.
 * :class:`MessageCollector` — a thread-safe recorder with ``wait_for(n, timeout)`` to use as (or
   inside) a listener, instead of sleeping.
+* marker ``rocketmq_5x`` — the test needs RocketMQ >= 5.0 features (timer messages, POP); against
+  an external cluster whose brokers lack them it is skipped with that reason (the embedded broker
+  has them).
 """
 
 from __future__ import annotations
@@ -55,6 +58,44 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "rocketmq_external: runs against the external cluster named by ROCKETMQ_NAMESRV"
     )
+    config.addinivalue_line(
+        "markers",
+        "rocketmq_5x: needs RocketMQ >= 5.0 features (timer messages, POP); skipped against an older "
+        "external cluster",
+    )
+
+
+_FIVE_X: dict[str, str | None] = {}
+
+
+def _external_lacks_5x(namesrv_addr: str) -> str | None:
+    """Why the external cluster cannot run a 5.x test (None: every master has the features)."""
+    if namesrv_addr not in _FIVE_X:
+        from rocketmq_integration.client import Admin
+        from rocketmq_integration.client.features import version_name
+
+        async def probe() -> str | None:
+            async with Admin(namesrv_addr) as admin:
+                for name, addr in sorted((await admin.master_addrs()).items()):
+                    if not await admin.client.features.has_5x(addr):
+                        version = version_name(admin.client.features.version(addr) or 0)
+                        return (
+                            f"needs RocketMQ >= 5.0 (timer messages, POP): broker {name} at {addr} of the "
+                            f"external cluster reports {version}"
+                        )
+            return None
+
+        _FIVE_X[namesrv_addr] = _run(probe())
+    return _FIVE_X[namesrv_addr]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``rocketmq_5x`` tests, with the reason, on an external cluster without 5.x brokers."""
+    addr = os.environ.get(ENV_NAMESRV)
+    if addr and item.get_closest_marker("rocketmq_5x") is not None:
+        reason = _external_lacks_5x(addr)
+        if reason is not None:
+            pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

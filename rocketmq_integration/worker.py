@@ -217,7 +217,11 @@ class Worker:
         previous = self._install_signals()
         try:
             if opts.health_port is not None:
-                self.health = HealthServer(opts.health_host, opts.health_port, self.ready)
+                try:
+                    self.health = HealthServer(opts.health_host, opts.health_port, self.ready)
+                except OSError as exc:
+                    _say(f"cannot serve the health endpoint on {opts.health_host}:{opts.health_port}: {exc}")
+                    return EXIT_USAGE
                 log.info("health endpoint listening", host=self.health.host, port=self.health.port)
             status = self._start(specs)
             if status == EXIT_OK:

@@ -95,3 +95,21 @@ def cpp(tmp_path: Path) -> Iterator[CppRunner]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kill_all()
+
+
+@pytest.fixture(scope="session")
+def rocketmq_broker_conf() -> dict[str, ConfValue]:
+    """broker.conf of the ``rocketmq`` plugin's session cluster, for every test that uses it.
+
+    One definition on purpose: the cluster is started once per test process by whichever test asks
+    first, so per-directory overrides would race (a tests/django test starting it without SQL92
+    filtering broke a framework test on the same xdist worker). 1 s delay levels make retry/DLQ
+    paths quick; half messages are checked back after 1 s.
+    """
+    return {
+        "messageDelayLevel": " ".join(["1s"] * 18),
+        "mapedFileSizeCommitLog": 8 * 1024 * 1024,
+        "enablePropertyFilter": "true",
+        "transactionTimeOut": 1000,
+        "transactionCheckInterval": 1000,
+    }

@@ -3,6 +3,7 @@
 #   make          the README's commands
 #   libstdc++6,   librocketmq.so (the official C++ client inside the PyPI `rocketmq` wheel, used by
 #   libgcc-s1     the interop tests) links only these plus libc and a zlib bundled in the wheel
+#   openssl       the gRPC proxy TLS tests make a throw-away self-signed certificate
 #   redis-server  the Redis idempotency-store tests start a real server on a free loopback port
 #   fuse3         fusermount3 and libfuse3 for the power-cut tests (tests/support/lazyfs.py, a FUSE
 #                 filesystem that drops unsynced writes; they need /dev/fuse and root, and fail without)
@@ -12,6 +13,7 @@ set -euo pipefail
 missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
 libs=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p 2>/dev/null || true)
 for pair in libstdc++.so.6:libstdc++6 libgcc_s.so.1:libgcc-s1; do

@@ -20,11 +20,13 @@ from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
 from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
 from broker_core.broker.context import BrokerContext
+from broker_core.broker.dledger import DLedgerReplication
 from broker_core.broker.filtering.check_client import CheckClientConfigProcessor
 from broker_core.broker.filtering.consumer_filter import ConsumerFilterManager
 from broker_core.broker.groups import SubscriptionGroupManager
 from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
+from broker_core.broker.metrics import MetricsServer, broker_registry
 from broker_core.broker.offsets import ConsumerOffsetManager
 from broker_core.broker.pop.service import PopService
 from broker_core.broker.processors.admin import AdminProcessor
@@ -135,10 +137,24 @@ class BrokerApp:
         self.client = RemotingClient()
         self.registrar = BrokerRegistrar(cfg, self.ctx.topics, self.client)
         self.ctx.on_topics_changed = self.registrar.register_soon
-        self.replication = Replication(
-            cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
-        )
+        self.replication: Replication | DLedgerReplication
+        if self.store_config.enable_dleger_commit_log:
+            self.replication = DLedgerReplication(
+                cfg, self.store_config, self.store, self.ctx, self.schedule, self.client, self._change_role
+            )
+        else:
+            self.replication = Replication(
+                cfg, self.store_config, self.store, self.ctx, self.schedule, self.client
+            )
         self.registrar.on_master_info = self.replication.on_master_info
+
+    def _change_role(self, role: BrokerRole, broker_id: int) -> None:
+        """DLedger leadership changed: register under the new role and id."""
+        self.config = dataclasses.replace(self.config, broker_role=role, broker_id=broker_id)
+        self.ctx.config = self.config
+        self.registrar.cfg = self.config
+        if self._started:
+            self.registrar.register_soon()
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -183,6 +199,12 @@ class BrokerApp:
             self.tx_checker.start()
         self.pop.start()
         self.ctx.stats.start()
+        self.metrics: MetricsServer | None = None
+        if self.config.metrics_port >= 0:
+            self.metrics = MetricsServer(
+                broker_registry(self.ctx), self.config.broker_ip1, self.config.metrics_port
+            )
+            await self.metrics.start()
         if self.acl is not None:
             self.acl.start()
         port = await self.server.start()
@@ -243,6 +265,8 @@ class BrokerApp:
         await self.pop.stop()
         await self.tx_checker.stop()
         await self.ctx.stats.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.acl is not None:
             await self.acl.stop()
         if self.ctx.filters is not None:
@@ -312,7 +336,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BrokerConfig, StoreConf
 
 def run_from_args(args: argparse.Namespace) -> int:
     """CLI entry: run a broker until SIGTERM/SIGINT; exit status 0 on a clean stop."""
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, json=bool(getattr(args, "log_json", False)))
     try:
         broker_cfg, store_cfg = configs_from_args(args)
     except ConfigError as exc:

@@ -57,6 +57,8 @@ class BrokerConfig:
             file's ``acl/`` sibling folder are loaded too.
         acl_watch_interval_ms: ``aclWatchIntervalMs`` (ours): how often the ACL files' modification
             times are checked for hot reload (Apache: 5000).
+        metrics_port: ``metricsPort`` (ours): Prometheus ``/metrics`` on ``brokerIP1`` at this port
+            (-1 = off, 0 = any free port; see :mod:`broker_core.broker.metrics`).
         rocketmq_home: ``rocketmqHome`` (default: environment ``ROCKETMQ_HOME``, read by the CLI).
         trace_on / region_id: ``traceOn`` / ``regionId``, answered as ``TRACE_ON`` / ``MSG_REGION``
             on every send (the Java client writes a Pub trace only when both are present and on).
@@ -104,6 +106,7 @@ class BrokerConfig:
     acl_file: str = ""
     acl_watch_interval_ms: int = 5000
     rocketmq_home: str = ""
+    metrics_port: int = -1
     trace_on: bool = True
     region_id: str = "DefaultRegion"
     transaction_time_out: int = 6000

@@ -106,6 +106,16 @@ class StoreConfig:
             when its slave is further behind than this.
         ha_connect_retry_interval: pause before a slave reconnects to its master (Apache: fixed 5 s).
         slave_timeout: ``slaveTimeout`` — how long a SYNC_MASTER put waits for the slave's ack.
+        enable_dleger_commit_log: ``enableDLegerCommitLog`` — replicate the commit log with Raft
+            (DLedger mode) instead of master/slave HA.
+        dleger_group / dleger_peers / dleger_self_id: ``dLegerGroup``, ``dLegerPeers``
+            (``n0-host:port;n1-host:port;…``, the Raft RPC ports), ``dLegerSelfId``.
+        store_path_dledger_commit_log: ``storePathDLedgerCommitLog`` — default
+            ``<root>/dledger-<selfId>``.
+        heart_beat_time_interval_ms / max_heart_beat_leak / max_vote_interval_ms /
+            max_wait_ack_time_ms: DLedger's timers: a leader heartbeats every interval; a follower
+            that missed ``leak`` heartbeats campaigns after a random extra up to the vote interval;
+            a put waits this long for the quorum (then OS_PAGECACHE_BUSY).
     """
 
     store_path_root_dir: Path = field(default=Path.home() / "store", metadata=_key("storePathRootDir"))
@@ -168,6 +178,18 @@ class StoreConfig:
     ha_slave_fallbehind_max: int = field(default=268435456, metadata=_key("haSlaveFallbehindMax"))
     ha_connect_retry_interval: int = field(default=5000, metadata=_key("haConnectRetryInterval"))
     slave_timeout: int = field(default=3000, metadata=_key("slaveTimeout"))
+    # DLedger commit log (storage spec §8)
+    enable_dleger_commit_log: bool = field(default=False, metadata=_key("enableDLegerCommitLog"))
+    dleger_group: str = field(default="", metadata=_key("dLegerGroup"))
+    dleger_peers: str = field(default="", metadata=_key("dLegerPeers"))
+    dleger_self_id: str = field(default="", metadata=_key("dLegerSelfId"))
+    store_path_dledger_commit_log: Path | None = field(
+        default=None, metadata=_key("storePathDLedgerCommitLog")
+    )
+    heart_beat_time_interval_ms: int = field(default=2000, metadata=_key("heartBeatTimeIntervalMs"))
+    max_heart_beat_leak: int = field(default=3, metadata=_key("maxHeartBeatLeak"))
+    max_vote_interval_ms: int = field(default=1000, metadata=_key("maxVoteIntervalMs"))
+    max_wait_ack_time_ms: int = field(default=2500, metadata=_key("maxWaitAckTimeMs"))
 
     def __post_init__(self) -> None:
         if self.mapped_file_size_commit_log < 4096:

@@ -151,7 +151,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     ``--host``/``--port`` override ``bindAddress``/``listenPort`` from the ``-c`` file.
     """
     try:
-        configure_logging(getattr(args, "log_level", None) or "info")
+        configure_logging(
+            getattr(args, "log_level", None) or "info", json=bool(getattr(args, "log_json", False))
+        )
         config = _config_from_args(args)
     except (OSError, ValueError, ConfigError) as exc:
         print(f"namesrv: configuration error: {exc}", file=sys.stderr)

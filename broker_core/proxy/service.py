@@ -302,6 +302,9 @@ class MessagingService(rpc.MessagingServiceServicer):
             yield spb.ReceiveMessageResponse(status=outcome)
             return
         yield spb.ReceiveMessageResponse(status=status())
+        now = spb.ReceiveMessageResponse()
+        now.delivery_timestamp.GetCurrentTime()  # clients measure delivery latency from it
+        yield now
         for message in outcome:
             yield spb.ReceiveMessageResponse(message=message)
 

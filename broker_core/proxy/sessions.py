@@ -98,14 +98,14 @@ def answer_settings(client: pb.Settings, fifo_groups: frozenset[str] = frozenset
     out.metric.on = False
     policy = out.backoff_policy
     policy.Clear()
-    if client.HasField("publishing"):
+    if client.client_type == pb.PRODUCER or client.HasField("publishing"):
         policy.max_attempts = 3
         policy.exponential_backoff.initial.nanos = 10_000_000
         policy.exponential_backoff.max.seconds = 1
         policy.exponential_backoff.multiplier = 2.0
         out.publishing.max_body_size = MAX_BODY_SIZE
         out.publishing.validate_message_type = False
-    elif client.HasField("subscription"):
+    elif client.client_type != pb.CLIENT_TYPE_UNSPECIFIED or client.HasField("subscription"):
         policy.max_attempts = MAX_ATTEMPTS
         for delay in _RETRY_DELAYS_S:
             policy.customized_backoff.next.add(seconds=delay)

@@ -170,7 +170,8 @@ class RaftCore:
         log: the stable log.
         term, vote: the persisted hard state.
         commit: a commit index known to be safe (from a checkpoint), else 0.
-        election_ticks: base election timeout; the actual one is random in [n, 2n).
+        election_ticks: base election timeout; the actual one is random in [n, n + jitter).
+        election_jitter: random part of the election timeout (default: ``election_ticks``).
         heartbeat_ticks: leader heartbeat period.
         max_batch: most entries in one append message.
         rng: randomness for election timeouts (seeded in tests).
@@ -186,6 +187,7 @@ class RaftCore:
         vote: str = "",
         commit: int = 0,
         election_ticks: int = 10,
+        election_jitter: int = 0,
         heartbeat_ticks: int = 2,
         max_batch: int = 256,
         rng: random.Random | None = None,
@@ -202,6 +204,7 @@ class RaftCore:
         self.role = Role.FOLLOWER
         self.leader: str | None = None
         self.election_ticks = election_ticks
+        self.election_jitter = max(1, election_jitter or election_ticks)
         self.heartbeat_ticks = heartbeat_ticks
         self.max_batch = max_batch
         self.rng = rng or random.Random()
@@ -257,7 +260,7 @@ class RaftCore:
 
     # ---- timers -------------------------------------------------------------------------------
     def _random_timeout(self) -> int:
-        return self.election_ticks + self.rng.randrange(self.election_ticks)
+        return self.election_ticks + self.rng.randrange(self.election_jitter)
 
     def tick(self) -> None:
         """Advance the timers by one tick."""

@@ -43,6 +43,29 @@ def combine_content(ext_fields: Mapping[str, str], body: bytes | None, skip: fro
     return content + body if body else content
 
 
+def _head(ext_fields: Mapping[str, str], skip: frozenset[str]) -> bytes:
+    keys = [k for k in ext_fields if k not in skip]
+    if all(k.isascii() for k in keys):
+        keys.sort()
+    else:
+        keys.sort(key=_java_key)
+    return "".join([ext_fields[k] for k in keys]).encode("utf-8")
+
+
+def hmac_template(secret_key: str) -> hmac.HMAC:
+    """A keyed HmacSHA1 to ``copy()`` per request (the key schedule is computed once)."""
+    return hmac.new(secret_key.encode("utf-8"), digestmod="sha1")
+
+
+def signature_with(template: hmac.HMAC, ext_fields: Mapping[str, str], body: bytes | None) -> str:
+    """:func:`signature_of` with a prepared key; the body is hashed in place, never copied."""
+    h = template.copy()
+    h.update(_head(ext_fields, _VERIFY_SKIP))
+    if body:
+        h.update(body)
+    return base64.b64encode(h.digest()).decode("ascii")
+
+
 def calc_signature(content: bytes, secret_key: str) -> str:
     """Base64(HmacSHA1(secret_key, content))."""
     return base64.b64encode(hmac.digest(secret_key.encode("utf-8"), content, "sha1")).decode("ascii")
@@ -50,13 +73,19 @@ def calc_signature(content: bytes, secret_key: str) -> str:
 
 def signature_of(ext_fields: Mapping[str, str], body: bytes | None, secret_key: str) -> str:
     """The signature a broker expects for a request with these fields and body."""
-    return calc_signature(combine_content(ext_fields, body, _VERIFY_SKIP), secret_key)
+    return signature_with(hmac_template(secret_key), ext_fields, body)
 
 
 def sign_request(
-    request: RemotingCommand, access_key: str, secret_key: str, security_token: str | None = None
+    request: RemotingCommand,
+    access_key: str,
+    secret_key: str | hmac.HMAC,
+    security_token: str | None = None,
 ) -> RemotingCommand:
-    """Add ``AccessKey`` (and ``SecurityToken``) and ``Signature`` to ``request`` in place; returns it."""
+    """Add ``AccessKey`` (and ``SecurityToken``) and ``Signature`` to ``request`` in place; returns it.
+
+    ``secret_key`` may be a :func:`hmac_template` made once for many requests.
+    """
     ext = request.ext_fields
     if ext is None:
         ext = request.ext_fields = {}
@@ -64,5 +93,6 @@ def sign_request(
     if security_token:
         ext[SECURITY_TOKEN] = security_token
     ext.pop(SIGNATURE, None)
-    ext[SIGNATURE] = signature_of(ext, request.body, secret_key)
+    template = hmac_template(secret_key) if isinstance(secret_key, str) else secret_key
+    ext[SIGNATURE] = signature_with(template, ext, request.body)
     return request

@@ -191,6 +191,8 @@ class ReputService:
         self._waiters: list[asyncio.Future[None]] = []
         #: the last pass stopped at a record whose end has not arrived yet (slaves only)
         self.tail_incomplete = False
+        #: DLedger mode: dispatch only up to this offset (the committed end), not the written end
+        self.confirm_offset: Callable[[], int] | None = None
 
     # ---- control ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -212,9 +214,14 @@ class ReputService:
             self._task = None
         self._release_waiters()
 
+    def dispatch_end(self) -> int:
+        """Where dispatch stops: the written end, or the confirmed end when one is set."""
+        end = self.commit_log.max_offset
+        return end if self.confirm_offset is None else min(end, self.confirm_offset())
+
     def behind(self) -> int:
-        """Bytes written to the commit log but not yet dispatched."""
-        return max(0, self.commit_log.max_offset - self.reput_from_offset)
+        """Bytes written (confirmed) but not yet dispatched."""
+        return max(0, self.dispatch_end() - self.reput_from_offset)
 
     async def wait_dispatched(self) -> None:
         """Return once everything written so far has been dispatched."""
@@ -260,7 +267,7 @@ class ReputService:
         queue = self.commit_log.queue
         if self.reput_from_offset < queue.min_offset:
             self.reput_from_offset = queue.min_offset
-        max_offset = queue.max_offset
+        max_offset = self.dispatch_end()
         dispatchers = self.dispatchers
         listener = self.arrival_listener
         levels = self.delay_levels
@@ -272,7 +279,8 @@ class ReputService:
                 return False
             base = mf.file_from_offset
             pos = self.reput_from_offset - base
-            limit = mf.wrote_position
+            limit = min(mf.wrote_position, max_offset - base)
+            cut = limit < mf.wrote_position  # stopped by the confirmed end, not by the data
             mm = mf.mm
             while pos < limit and budget > 0:
                 req = parse_record(mm, pos, limit, base, check_crc=False, delay_levels=levels)
@@ -295,9 +303,11 @@ class ReputService:
                 else:
                     log.error("[BUG] undecodable record during dispatch, skipping", offset=base + pos)
                     pos = limit
-            if pos >= limit and budget > 0 and mf is not queue.files[-1]:
+            if pos >= limit and budget > 0 and not cut and mf is not queue.files[-1]:
                 pos = mf.file_size  # a non-last segment ends early: never spin on it
             self.reput_from_offset = base + pos
+            if cut and pos >= limit:
+                return False
             if budget <= 0:
-                return self.reput_from_offset < queue.max_offset
+                return self.reput_from_offset < self.dispatch_end()
         return False

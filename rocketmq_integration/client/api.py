@@ -9,6 +9,7 @@ paths return the raw response because several codes are normal outcomes there.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from broker_core import errors as core_errors
@@ -48,7 +49,7 @@ from broker_core.remoting.headers.offset import (
     SearchOffsetRequestHeader,
     UpdateConsumerOffsetRequestHeader,
 )
-from broker_core.remoting.signing import sign_request
+from broker_core.remoting.signing import hmac_template, sign_request
 from rocketmq_integration.client.config import ClientConfig
 from rocketmq_integration.errors import (
     MQBrokerError,
@@ -74,6 +75,9 @@ class MQClientAPI:
     def __init__(self, remoting: RemotingClient, config: ClientConfig) -> None:
         self.remoting = remoting
         self.config = config
+        #: the version ordinal each server address reported in its last response
+        self.versions: dict[str, int] = {}
+        self._hmac: hmac.HMAC | None = None
 
     def request(
         self, code: int, ext: dict[str, str] | None = None, body: bytes | None = None
@@ -86,7 +90,9 @@ class MQClientAPI:
         """Add the ACL signature when credentials are configured (``AclClientRPCHook``)."""
         cfg = self.config
         if cfg.access_key and cfg.secret_key:
-            sign_request(cmd, cfg.access_key, cfg.secret_key, cfg.security_token or None)
+            if self._hmac is None:
+                self._hmac = hmac_template(cfg.secret_key)
+            sign_request(cmd, cfg.access_key, self._hmac, cfg.security_token or None)
         return cmd
 
     async def invoke(self, addr: str, cmd: RemotingCommand, timeout: float) -> RemotingCommand:
@@ -94,7 +100,9 @@ class MQClientAPI:
         if self.config.access_key:
             self.sign(cmd)
         try:
-            return await self.remoting.invoke(addr, cmd, timeout)
+            resp = await self.remoting.invoke(addr, cmd, timeout)
+            self.versions[addr] = resp.version
+            return resp
         except core_errors.RemotingTimeoutError as exc:
             raise RemotingTimeoutError(
                 f"request {_code_name(cmd.code)} to {addr} got no answer within {timeout:.1f}s "

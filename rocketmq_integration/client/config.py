@@ -138,6 +138,10 @@ class ProducerConfig:
     max_message_size: int = 4 * 1024 * 1024
     default_topic_queue_nums: int = 4
     create_topic_key: str = AUTO_CREATE_TOPIC_KEY
+    #: write Pub/EndTransaction trace records (``enableMsgTrace``) to ``customized_trace_topic``
+    #: (default ``RMQ_SYS_TRACE_TOPIC``)
+    enable_msg_trace: bool = False
+    customized_trace_topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,9 @@ class ConsumerConfig:
     local_retry_delay: float = 5.0
     shutdown_timeout: float = 30.0
     offset_store_dir: Path = field(default_factory=lambda: Path.home() / ".rocketmq_offsets")
+    #: write SubBefore/SubAfter trace records (``enableMsgTrace``) to ``customized_trace_topic``
+    enable_msg_trace: bool = False
+    customized_trace_topic: str = ""
 
     @property
     def effective_max_reconsume_times(self) -> int:

@@ -26,10 +26,11 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from broker_core.message.model import MessageExt, MessageQueue
 from broker_core.message.properties import MessageConst
+from broker_core.message.trace import ConsumeReturnType
 from rocketmq_integration.client.config import ConsumerConfig, ListenerKind, MessageModel
 from rocketmq_integration.client.offset_store import OffsetStore
 from rocketmq_integration.client.process_queue import ProcessQueue
@@ -37,6 +38,10 @@ from rocketmq_integration.client.results import ConsumeResult, ListenerResult, a
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.validation import retry_topic
 from rocketmq_integration.logging import bound_context, get_logger
+
+if TYPE_CHECKING:
+    from rocketmq_integration.client.metrics import ConsumeRecorder
+    from rocketmq_integration.client.trace import TraceDispatcher
 
 __all__ = ["ConcurrentConsumeService", "Listener", "ListenerAdapter"]
 
@@ -60,6 +65,10 @@ class ListenerAdapter:
         self._pool = (
             None if self.is_async else ThreadPoolExecutor(max_concurrency, thread_name_prefix="rmq-consume")
         )
+        #: message-trace hook (SubBefore/SubAfter), set by a consumer with ``enable_msg_trace``
+        self.tracer: TraceDispatcher | None = None
+        #: (recorder, group, client id) when process metrics are on (:mod:`.metrics`)
+        self.recorder: tuple[ConsumeRecorder, str, str] | None = None
 
     async def call(self, msgs: list[MessageExt]) -> ConsumeResult:
         """Run the listener; its verdict as a :class:`ConsumeResult`."""
@@ -67,6 +76,21 @@ class ListenerAdapter:
 
     async def call_detailed(self, msgs: list[MessageExt]) -> ListenerResult:
         """Run the listener; a :class:`SuspendCurrentQueue` it returned is passed through."""
+        tracer, rec = self.tracer, self.recorder
+        if tracer is None and rec is None:
+            return (await self._call(msgs))[0]
+        before = tracer.before_consume(msgs) if tracer is not None else None
+        started = time.perf_counter()
+        result, code = await self._call(msgs)
+        ok = code is ConsumeReturnType.SUCCESS
+        if tracer is not None:
+            tracer.after_consume(before, ok, code)
+        if rec is not None and msgs:
+            rt = (time.perf_counter() - started) * 1000.0
+            rec[0].record(rec[1], msgs[0].topic, rec[2], len(msgs) if ok else 0, 0 if ok else len(msgs), rt)
+        return result
+
+    async def _call(self, msgs: list[MessageExt]) -> tuple[ListenerResult, ConsumeReturnType]:
         async with self._sem:
             try:
                 if self._pool is None:
@@ -80,13 +104,14 @@ class ListenerAdapter:
                 log.exception(
                     "listener raised; messages will be consumed again", msg_ids=[m.msg_id for m in msgs]
                 )
-                return ConsumeResult.RECONSUME_LATER
+                return ConsumeResult.RECONSUME_LATER, ConsumeReturnType.EXCEPTION
         if not isinstance(result, ListenerResult):
             log.warning(
                 "listener returned no ConsumeResult; treating as RECONSUME_LATER", result=repr(result)
             )
-            return ConsumeResult.RECONSUME_LATER
-        return result
+            return ConsumeResult.RECONSUME_LATER, ConsumeReturnType.RETURNNULL
+        ok = result is ConsumeResult.SUCCESS
+        return result, ConsumeReturnType.SUCCESS if ok else ConsumeReturnType.FAILED
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -43,6 +43,7 @@ from rocketmq_integration.client.config import (
 )
 from rocketmq_integration.client.consume_service import ConcurrentConsumeService, Listener, ListenerAdapter
 from rocketmq_integration.client.consumer_tasks import expire_loop, lock_loop, persist_loop, rebalance_loop
+from rocketmq_integration.client.metrics import recorder as consume_metrics_recorder
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.offset_store import OffsetStore, open_offset_store
 from rocketmq_integration.client.orderly import OrderlyConsumeService
@@ -52,6 +53,7 @@ from rocketmq_integration.client.queue_locks import QueueLocker
 from rocketmq_integration.client.rebalance import AllocateStrategy, Rebalancer, allocate_averagely
 from rocketmq_integration.client.send_back import SendBack
 from rocketmq_integration.client.sending import now_ms
+from rocketmq_integration.client.trace import TraceDispatcher
 from rocketmq_integration.client.validation import ServiceState, check_group, check_topic, retry_topic
 from rocketmq_integration.errors import ClientError, MQBrokerError, MQClientError, ValidationError
 from rocketmq_integration.logging import get_logger
@@ -91,6 +93,7 @@ class PushConsumer:
         self._listener: Listener | None = None
         self._listener_kind = ListenerKind.CONCURRENTLY
         self._client: MQClientInstance | None = None
+        self.tracer: TraceDispatcher | None = None
         self._store: OffsetStore | None = None
         self._service: ConcurrentConsumeService | OrderlyConsumeService | None = None
         self._sender: SendBack | None = None
@@ -252,6 +255,15 @@ class PushConsumer:
             client, self.group, clustering=clustering, local_dir=self.config.offset_store_dir
         )
         self._adapter = ListenerAdapter(self._listener, self.config.consume_thread_max, self._listener_kind)
+        rec = consume_metrics_recorder()
+        if rec is not None:
+            self._adapter.recorder = (rec, self.group, client.client_id)
+        if self.config.enable_msg_trace:
+            self.tracer = TraceDispatcher(
+                self.client_config, self.group, "CONSUME", self.config.customized_trace_topic
+            )
+            await self.tracer.start()
+            self._adapter.tracer = self.tracer
         self._sender = SendBack(client, self.client_config, self.group)
         orderly = self._listener_kind is ListenerKind.ORDERLY
         if orderly:
@@ -353,6 +365,9 @@ class PushConsumer:
             await self._locker.unlock(list(self._rebalancer.table))
         if self._adapter is not None:
             self._adapter.shutdown()
+        if self.tracer is not None:
+            await self.tracer.shutdown()
+            self.tracer = None
         if self._sender is not None:
             await self._sender.close()
         client, self._client = self._client, None

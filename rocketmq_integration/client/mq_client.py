@@ -32,6 +32,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from rocketmq_integration.client import client_handlers
 from rocketmq_integration.client.api import MQClientAPI
 from rocketmq_integration.client.config import ClientConfig
+from rocketmq_integration.client.features import BrokerFeatures
 from rocketmq_integration.client.request_reply import ReplyFutureTable
 from rocketmq_integration.client.route import (
     TopicPublishInfo,
@@ -88,6 +89,8 @@ class MQClientInstance:
         dispatcher.register(RequestCode.PUSH_REPLY_MESSAGE_TO_CLIENT, self.reply_futures.on_push_reply)
         self.remoting = RemotingClient(RemotingConfig(connect_timeout=config.connect_timeout), dispatcher)
         self.api = MQClientAPI(self.remoting, config)
+        #: what each broker supports (5.x timer messages and POP), probed on first need
+        self.features = BrokerFeatures(self.api)
         self._namesrvs = config.namesrv_addrs
         if not self._namesrvs:
             raise MQClientError("no NameServer address configured")

@@ -147,6 +147,7 @@ class PopConsumer:
         resp = await self.client.api.invoke(addr, cmd, poll_time + self.request_timeout)
         if resp.code in _EMPTY_CODES:
             return []
+        self.client.features.not_supported_answer(resp.code, "receive", name, addr)
         if resp.code != ResponseCode.SUCCESS:
             raise MQBrokerError(resp.code, resp.remark, addr)
         ext = resp.ext_fields or {}
@@ -183,6 +184,7 @@ class PopConsumer:
         resp = await self.client.api.invoke(
             addr, self._command(RequestCode.ACK_MESSAGE, header.to_ext_fields()), self.request_timeout
         )
+        self.client.features.not_supported_answer(resp.code, "ack", h.broker_name, addr)
         if resp.code != ResponseCode.SUCCESS:
             raise MQBrokerError(resp.code, resp.remark, addr)
 
@@ -195,6 +197,7 @@ class PopConsumer:
         )
         cmd = self._command(RequestCode.CHANGE_MESSAGE_INVISIBLETIME, header.to_ext_fields())
         resp = await self.client.api.invoke(addr, cmd, self.request_timeout)
+        self.client.features.not_supported_answer(resp.code, "change_invisible_duration", h.broker_name, addr)
         if resp.code != ResponseCode.SUCCESS:
             raise MQBrokerError(resp.code, resp.remark, addr)
         ext = resp.ext_fields or {}

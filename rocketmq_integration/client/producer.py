@@ -30,7 +30,7 @@ from rocketmq_integration.client.config import (
     unique_instance_name,
 )
 from rocketmq_integration.client.mq_client import MQClientInstance
-from rocketmq_integration.client.results import SendResult
+from rocketmq_integration.client.results import SendResult, SendStatus
 from rocketmq_integration.client.route import TopicPublishInfo, select_by_hash
 from rocketmq_integration.client.sending import (
     build_send_ext_fields,
@@ -39,6 +39,7 @@ from rocketmq_integration.client.sending import (
     retry_header_values,
     set_uniq_id,
 )
+from rocketmq_integration.client.trace import TraceDispatcher
 from rocketmq_integration.client.validation import (
     ServiceState,
     check_batch,
@@ -78,6 +79,9 @@ class _Prepared(NamedTuple):
     batch: bool
     reconsume_times: int
     max_reconsume_times: int | None
+    timer: bool = False  # a 5.x timer message (TIMER_DELIVER_MS / TIMER_DELAY_MS)
+    #: the original message, kept only when tracing (the Pub record needs tags, keys, body size)
+    source: Message | None = None
 
 
 class Producer:
@@ -104,6 +108,7 @@ class Producer:
         self.config = dataclasses.replace(config or ProducerConfig(), group=group)
         self.state = ServiceState.CREATE_JUST
         self._client: MQClientInstance | None = None
+        self.tracer: TraceDispatcher | None = None
 
     @property
     def group(self) -> str:
@@ -130,6 +135,11 @@ class Producer:
             raise
         self._client = client
         self.state = ServiceState.RUNNING
+        if self.config.enable_msg_trace:
+            self.tracer = TraceDispatcher(
+                self.client_config, self.group, "PRODUCE", self.config.customized_trace_topic
+            )
+            await self.tracer.start()
         await client.send_heartbeat_to_all_brokers()
 
     async def shutdown(self) -> None:
@@ -138,6 +148,9 @@ class Producer:
             self.state = ServiceState.SHUTDOWN_ALREADY
             return
         self.state = ServiceState.SHUTDOWN_ALREADY
+        if self.tracer is not None:
+            await self.tracer.shutdown()
+            self.tracer = None
         client, self._client = self._client, None
         await client.unregister(producer_group=self.group)
         await client.release()
@@ -206,9 +219,10 @@ class Producer:
             body = zlib.compress(body, cfg.compress_level)
             sys_flag |= MessageSysFlag.COMPRESSED
         reconsume, max_reconsume, props = retry_header_values(msg.topic, msg.properties)
+        timer = MessageConst.TIMER_DELIVER_MS in props or MessageConst.TIMER_DELAY_MS in props
         return _Prepared(
             RequestCode.SEND_MESSAGE_V2, msg.topic, body, int(sys_flag), msg.flag, encode_properties(props),
-            msg_id, False, reconsume, max_reconsume,
+            msg_id, False, reconsume, max_reconsume, timer, msg if self.tracer is not None else None,
         )  # fmt: skip
 
     def _prepare_batch(self, msgs: Sequence[Message]) -> _Prepared:
@@ -253,8 +267,17 @@ class Producer:
         if remaining <= 0:
             raise MQClientError(f"send to {p.topic} timed out before the request was sent")
         api = self.client.api
+        if p.timer:  # a 4.x broker would ignore the timer and deliver at once: refuse instead
+            await self.client.features.require_timer(addr, mq.broker_name, "timer message")
+        started = now_ms()
         resp = await api.invoke(addr, api.request(p.code, self._ext_fields(p, mq), p.body), remaining)
-        return parse_send_response(resp, addr, p.topic, mq.broker_name, p.msg_id)
+        result = parse_send_response(resp, addr, p.topic, mq.broker_name, p.msg_id)
+        if self.tracer is not None and p.source is not None:
+            ok = result.status is SendStatus.SEND_OK
+            self.tracer.on_send(
+                p.source, result.msg_id, result.offset_msg_id, addr, started, ok, resp.ext_fields
+            )
+        return result
 
     async def _send_with_retries(self, p: _Prepared, timeout: float | None) -> SendResult:
         deadline = time.monotonic() + (timeout or self.config.send_msg_timeout)

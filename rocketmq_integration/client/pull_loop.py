@@ -79,6 +79,10 @@ class PullLoops:
         self._log = log
         #: assigned queue -> its pull task
         self._tasks: dict[MessageQueue, asyncio.Task[None]] = {}
+        #: (topic, error) pairs already logged at WARNING: the same failure on every queue and
+        #: every retry (a broker that cannot serve the subscription, a broker that is down) is
+        #: one warning, not several a second; a successful pull of the topic re-arms it
+        self._reported: set[tuple[str, str]] = set()
 
     def start(self, mq: MessageQueue, pq: ProcessQueue, offset: int) -> None:
         """Start pulling ``mq`` from ``offset``."""
@@ -99,6 +103,20 @@ class PullLoops:
         self._tasks.clear()
         return tasks
 
+    def _report_failure(self, plog: Any, topic: str, expression_type: str, error: str) -> None:
+        if (topic, error) in self._reported:
+            plog.debug("pull failed again", error=error)
+            return
+        self._reported.add((topic, error))
+        if "does not support consumer to filter" in error:
+            plog.error(
+                f"the broker cannot filter by {expression_type}: set enablePropertyFilter=true in its "
+                "broker.conf; retrying (repeats are logged at debug)",
+                error=error,
+            )
+        else:
+            plog.warning("pull failed; retrying (repeats are logged at debug)", error=error)
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):  # not wait_for: in 3.11 it can swallow a cancel
@@ -109,7 +127,6 @@ class PullLoops:
         clustering = cfg.message_model is MessageModel.CLUSTERING
         broker_id = MASTER_ID
         plog = self._log.bind(topic=mq.topic, queue_id=mq.queue_id, broker=mq.broker_name)
-        last_failure: str | None = None
         while not pq.dropped and not self.stopping.is_set():
             max_bytes = cfg.pull_threshold_size_for_queue_mib * 1024 * 1024
             if (
@@ -136,16 +153,11 @@ class PullLoops:
                 )
                 result = process_pull_response(resp, sub, addr)
             except (ClientError, MessageDecodeError) as exc:
-                # the same failure again (a broker that cannot serve this subscription, a broker
-                # that is down) is logged once per queue, not once per retry
-                if str(exc) != last_failure:
-                    plog.warning("pull failed; retrying (repeats are logged at debug)", error=str(exc))
-                else:
-                    plog.debug("pull failed again", error=str(exc))
-                last_failure = str(exc)
+                self._report_failure(plog, mq.topic, sub.expression_type, str(exc))
                 await self._sleep(self.client_config.pull_time_delay_when_exception)
                 continue
-            last_failure = None
+            if self._reported:
+                self._reported = {r for r in self._reported if r[0] != mq.topic}
             if pq.dropped:
                 return
             pq.last_pull_timestamp = time.monotonic()

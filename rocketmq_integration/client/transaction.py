@@ -181,6 +181,8 @@ class TransactionProducer(Producer):
         cmd.flag |= 0x2
         cmd.remark = remark
         await self.client.api.invoke_oneway(addr, cmd)
+        if self.tracer is not None:
+            self.tracer.on_end_transaction(msg, result.msg_id, addr, transaction_id, state.value, False)
         return TransactionSendResult(result, state, transaction_id)
 
     async def _answer_check(

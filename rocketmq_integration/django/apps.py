@@ -25,3 +25,4 @@ class RocketMQConfig(AppConfig):
 
         del checks, conf  # imported for their registrations (checks; the setting_changed receiver)
         discovery.autodiscover()
+        discovery.setup_integrations()

@@ -16,6 +16,8 @@ rocketmq.E007  a number is out of range (timeouts, ports, batch sizes, TTLs)
 rocketmq.E008  ``IDEMPOTENCY.BACKEND`` is unknown, or ``redis`` without a ``URL``
 rocketmq.E009  a ``DATABASE`` alias (``OUTBOX``, ``TRANSACTIONS``, ``IDEMPOTENCY``) is not in DATABASES
 rocketmq.E010  (deploy) the name server does not answer
+rocketmq.E011  an import the settings ask for failed: a ``WIRE_MODULES`` module, or the kombu
+               transport for a ``rocketmq://`` ``CELERY_BROKER_URL`` (is the ``celery`` extra installed?)
 rocketmq.W001  an unknown key (probably a typo; the message suggests the closest known key)
 rocketmq.W002  ``CONSUMER.LISTENERS`` switches off a group/topic that no listener uses
 rocketmq.W003  (deploy) the embedded broker is enabled while ``DEBUG`` is False
@@ -290,7 +292,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 @register(TAG)
 def check_listeners(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """E005/E006 from listener discovery, W002 for switches that match no listener."""
-    from rocketmq_integration.django.discovery import discovery_errors
+    from rocketmq_integration.django.discovery import discovery_errors, startup_errors
     from rocketmq_integration.listeners.registry import default_registry
 
     out: list[CheckMessage] = []
@@ -307,6 +309,15 @@ def check_listeners(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                 ),
                 obj=failure.module,
                 id="rocketmq.E006" if conflict else "rocketmq.E005",
+            )
+        )
+    for failure in startup_errors():
+        out.append(
+            Error(
+                f"cannot import {failure.module}: {type(failure.error).__name__}: {failure.error}",
+                hint="Install the missing package (pip install 'rocketmq-python[celery]') or fix WIRE_MODULES.",
+                obj=failure.module,
+                id="rocketmq.E011",
             )
         )
     toggles = get_config()["CONSUMER"].get("LISTENERS")

@@ -20,7 +20,8 @@ Keys (upper case, like every Django setting; nested sections are dicts)::
     CONSUMER               {"LISTENERS": {"<group>": {"<topic>": False}}}        switch listeners off
     LISTENER_MODULES       ["listeners"]     module imported from every installed app
     CONVERTER              "default" | "json" | "str" | "bytes" | "dotted.path.to.Converter"
-    EMBEDDED               {ENABLED, HOST, NAMESRV_PORT, BROKER_PORT, STORE_DIR}
+    EMBEDDED               {ENABLED, HOST, NAMESRV_PORT, BROKER_PORT, STORE_DIR}: what rocketmq_dev /
+                           rocketmq_broker start; ENABLED makes HOST:NAMESRV_PORT the default NAME_SERVER
     OUTBOX                 {DATABASE, TEMPLATE, BATCH_SIZE, POLL_INTERVAL, LEASE}
     TRANSACTIONS           {DATABASE}
     IDEMPOTENCY            {BACKEND: "memory" | "db" | "redis", URL, TTL, PROCESSING_TTL, DATABASE}
@@ -151,7 +152,12 @@ def get_config() -> RocketMQSettings:
         return cached
     with _lock:
         if _cache is None:
-            _cache = _merge(DEFAULTS, user_settings())
+            raw = user_settings()
+            cfg = _merge(DEFAULTS, raw)
+            embedded = cfg["EMBEDDED"]
+            if embedded.get("ENABLED") and not (isinstance(raw, Mapping) and "NAME_SERVER" in raw):
+                cfg["NAME_SERVER"] = f"{embedded['HOST']}:{embedded['NAMESRV_PORT']}"
+            _cache = cfg
         return _cache
 
 

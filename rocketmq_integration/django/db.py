@@ -189,8 +189,15 @@ class OutboxRelay:
         """
         if not self.acquire_lease():
             return None
+        return self.send_rows(self.pending())  # read under the lease; send_rows renews it
+
+    def send_rows(self, rows: Sequence[OutboxMessage]) -> int | None:
+        """Send ``rows`` (oldest first) under the lease; the count sent, or ``None`` when another
+        relay holds the lease. Raises what a failed send raised (see :meth:`run_once`)."""
+        if not self.acquire_lease():
+            return None
         sent = 0
-        for row in self.pending():
+        for row in rows:
             if self.stop_event.is_set():
                 break
             tpl = get_template(row.template)

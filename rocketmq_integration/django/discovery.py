@@ -15,10 +15,18 @@ import threading
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.conf import settings
 
-from rocketmq_integration.django.conf import get_config
+from rocketmq_integration.django.conf import configured_container, get_config
 
-__all__ = ["DiscoveryError", "autodiscover", "discovery_errors", "discovered_modules"]
+__all__ = [
+    "DiscoveryError",
+    "autodiscover",
+    "discovered_modules",
+    "discovery_errors",
+    "setup_integrations",
+    "startup_errors",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class DiscoveryError:
 _lock = threading.Lock()
 _errors: list[DiscoveryError] = []
 _modules: list[str] = []
+_startup: list[DiscoveryError] = []
 
 
 def _has_module(package: str, module: str) -> bool:
@@ -77,3 +86,29 @@ def discovered_modules() -> list[str]:
     """Modules imported by the last :func:`autodiscover`."""
     with _lock:
         return list(_modules)
+
+
+def setup_integrations() -> None:
+    """Register the kombu alias when ``CELERY_BROKER_URL`` is ``rocketmq://`` and wire
+    ``WIRE_MODULES`` into the DI container; failures become ``rocketmq.E011``."""
+    errors: list[DiscoveryError] = []
+    url = getattr(settings, "CELERY_BROKER_URL", None)
+    if isinstance(url, str) and url.startswith("rocketmq://"):
+        try:
+            importlib.import_module("rocketmq_integration.kombu")  # registers the alias
+        except Exception as exc:
+            errors.append(DiscoveryError("rocketmq_integration.kombu", exc))
+    wire = get_config()["WIRE_MODULES"]
+    for module in wire:
+        try:
+            configured_container().wire(modules=[importlib.import_module(module)])
+        except Exception as exc:
+            errors.append(DiscoveryError(str(module), exc))
+    with _lock:
+        _startup[:] = errors
+
+
+def startup_errors() -> list[DiscoveryError]:
+    """Errors of the last :func:`setup_integrations`."""
+    with _lock:
+        return list(_startup)

@@ -46,12 +46,14 @@ _tags = itertools.count(1)
 
 
 class Lease(NamedTuple):
-    """What acking a delivered message needs: its POP group, topic and receipt handle."""
+    """What settling a delivered message needs: its POP group, topic and receipt handle, or (push
+    mode, see :mod:`~rocketmq_integration.kombu.push`) the future its listener call waits on."""
 
     group: str
     topic: str
     handle: str
     message: MessageExt
+    settled: asyncio.Future[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,23 +90,42 @@ class Feed:
     inbox: collections.deque[tuple[str, dict[str, Any]]] = field(default_factory=collections.deque)
     inbox_no_ack: collections.deque[tuple[str, dict[str, Any]]] = field(default_factory=collections.deque)
     pumps: list[Pump] = field(default_factory=list)
+    #: queue -> its push consumers (brokers without POP, ordered queues)
+    push_feeds: dict[str, Any] = field(default_factory=dict)
     reserved: int = 0
     #: called (from the loop thread) after messages were added to an inbox
     on_ready: Any = None
     _capacity: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ kombu side (any thread)
-    def start(self, source: Source, no_ack: bool) -> Pump:
-        pump = Pump(source, no_ack)
-        self.pumps.append(pump)
-        self.session.loop.call_soon_threadsafe(self._start, pump)
-        return pump
+    def consume(self, queue: str, sources: list[Source], no_ack: bool, orderly: bool) -> None:
+        """Start feeding ``queue`` from ``sources``: POP pumps, or a push feed (no POP, ordered)."""
+        self.session.run(self._consume(queue, sources, no_ack, orderly))
+
+    async def _consume(self, queue: str, sources: list[Source], no_ack: bool, orderly: bool) -> None:
+        if self._capacity is None:
+            self._capacity = asyncio.Event()
+        if orderly or not await self.session.pop_supported():
+            from rocketmq_integration.kombu.push import PushFeed
+
+            push = PushFeed(self, queue, sources, no_ack, orderly)
+            self.push_feeds[queue] = push
+            await push.start()
+            return
+        for src in sources:
+            pump = Pump(src, no_ack)
+            self.pumps.append(pump)
+            self._start(pump)
 
     def stop(self, queue: str) -> list[Lease]:
-        """Stop the pumps of ``queue``; returns the leases of its undelivered inbox messages."""
+        """Stop feeding ``queue``; returns the leases of its undelivered inbox messages."""
         for pump in [p for p in self.pumps if p.source.queue == queue]:
             pump.stopped = True
             self.pumps.remove(pump)
+        push = self.push_feeds.pop(queue, None)
+        if push is not None:
+            push.stopped = True
+            self.session.submit(push.stop)
         kept: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         dropped: list[Lease] = []
         while self.inbox:
@@ -124,6 +145,10 @@ class Feed:
         self.session.loop.call_soon_threadsafe(self._wake)
 
     # ------------------------------------------------------------------ loop side
+    def wake_on_loop(self) -> None:
+        """:meth:`wake` for code already on the loop thread."""
+        self._wake()
+
     def _wake(self) -> None:
         if self._capacity is not None:
             self._capacity.set()
@@ -142,8 +167,7 @@ class Feed:
     async def _run(self, pump: Pump) -> None:
         opts = self.session.options
         src = pump.source
-        if self._capacity is None:
-            self._capacity = asyncio.Event()
+        assert self._capacity is not None
         failures = 0
         while not pump.stopped:
             if pump.no_ack:
@@ -217,6 +241,32 @@ class Feed:
         await self.session.send(again)
         await self.session.ack(src.group, src.topic, handle)
         log.debug("task beyond the broker's timer range parked again", topic=src.topic, eta=eta)
+
+    async def wait_for_capacity(self) -> None:
+        """Wait until the window has room for one more lease (push mode)."""
+        assert self._capacity is not None
+        while self.window - len(self.leases) <= 0:
+            self._capacity.clear()
+            await self._capacity.wait()
+
+    def accept_pushed(
+        self, src: Source, msg: MessageExt, settled: asyncio.Future[str] | None, no_ack: bool
+    ) -> bool:
+        """Put a message a push consumer received into the inbox; False if its routing key does
+        not match the queue's bindings (then it is not delivered)."""
+        raw = self.to_raw(msg)
+        info = raw["properties"]["delivery_info"]
+        if src.patterns is not None and not _matches(src.patterns, str(info.get("routing_key", ""))):
+            return False
+        if no_ack:
+            self.inbox_no_ack.append((src.queue, raw))
+        else:
+            tag = raw["properties"]["delivery_tag"]
+            self.leases[tag] = Lease(src.group, src.topic, "", msg, settled)
+            self.inbox.append((src.queue, raw))
+        if self.on_ready is not None:
+            self.on_ready()
+        return True
 
     def _ack_soon(self, src: Source, handle: str) -> None:
         self.session.spawn(self.session.ack(src.group, src.topic, handle))

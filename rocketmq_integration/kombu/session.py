@@ -27,14 +27,16 @@ import orjson
 
 from broker_core.message.model import Message, MessageExt
 from broker_core.remoting.body.kv import KVTable
-from broker_core.remoting.codes import RequestCode, ResponseCode
+from broker_core.remoting.body.route import MASTER_ID
+from broker_core.remoting.codes import RequestCode, ResponseCode, SerializeType
+from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.headers.client import ConsumerSendMsgBackRequestHeader
 from broker_core.remoting.headers.namesrv import (
     DeleteKVConfigRequestHeader,
     GetKVListByNamespaceRequestHeader,
     PutKVConfigRequestHeader,
 )
-from broker_core.remoting.headers.pop import ReceiptHandle
+from broker_core.remoting.headers.pop import PopMessageRequestHeader, ReceiptHandle
 from rocketmq_integration.client.admin import Admin
 from rocketmq_integration.client.config import ClientConfig, ProducerConfig
 from rocketmq_integration.client.pop_consumer import PopConsumer, PoppedMessage
@@ -68,9 +70,10 @@ class Session:
         self._admin: Admin | None = None
         self._pop: dict[tuple[str, str], PopConsumer] = {}
         self._topics: set[str] = set()
-        self._outbox: collections.deque[Callable[[], Coroutine[Any, Any, Any]]] = collections.deque()
+        self._outbox: collections.deque[Callable[[], Coroutine[Any, Any, Any] | None]] = collections.deque()
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pop_supported: bool | None = None
         self._bindings: list[Binding] | None = None
         self._bindings_at = 0.0
         self.kv_namespace = f"KOMBU_BINDINGS{namespace}"
@@ -80,8 +83,10 @@ class Session:
         """Run ``coro`` on the loop and wait for it."""
         return self.thread.run(coro, timeout)
 
-    def submit(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Run ``make()`` on the loop soon, without waiting; errors are logged. Thread-safe."""
+    def submit(self, make: Callable[[], Coroutine[Any, Any, Any] | None]) -> None:
+        """Call ``make()`` on the loop soon, and run the coroutine it returns (if any) as a task,
+        without waiting; errors are logged. Thread-safe, and cheap: calls submitted before the
+        loop gets to them share one wake-up of the loop (the acks of a burst of tasks)."""
         self._outbox.append(make)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -90,7 +95,9 @@ class Session:
     def _flush(self) -> None:
         self._flush_scheduled = False
         while self._outbox:
-            self.spawn(self._outbox.popleft()())
+            coro = self._outbox.popleft()()
+            if coro is not None:
+                self.spawn(coro)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start ``coro`` as a task on the loop (call from the loop thread); errors are logged."""
@@ -134,6 +141,46 @@ class Session:
             await consumer.start()
             self._pop[key] = consumer
         return consumer
+
+    async def pop_supported(self) -> bool:
+        """Whether the brokers answer POP_MESSAGE (5.x semantics; 4.x brokers do not). Probed once
+        with a POP on a topic that does not exist: TOPIC_NOT_EXIST means yes."""
+        if self._pop_supported is None:
+            admin = await self.admin()
+            info = await admin.cluster_info()
+            addrs = [a for bd in info.broker_addr_table.values() if (a := bd.broker_addrs.get(MASTER_ID))]
+            if not addrs:
+                raise NoRouteError("-", "no master broker registered")
+            header = PopMessageRequestHeader(
+                consumer_group="kombu_pop_probe", topic="kombu_pop_probe_topic", queue_id=-1, max_msg_nums=1,
+                invisible_time=1000, poll_time=0, born_time=int(time.time() * 1000), init_mode=0,
+                exp_type="TAG", exp="*",
+            )  # fmt: skip
+            cmd = RemotingCommand.request(
+                RequestCode.POP_MESSAGE, header.to_ext_fields(), serialize_type=SerializeType.JSON
+            )
+            resp = await admin.client.api.invoke(addrs[0], cmd, self.client_config.mq_client_api_timeout)
+            self._pop_supported = resp.code != ResponseCode.REQUEST_CODE_NOT_SUPPORTED
+            if not self._pop_supported:
+                log.info("broker without POP: queues are read by push consumers", broker=addrs[0])
+        return self._pop_supported
+
+    async def skip_to_end(self, group: str, topic: str) -> int:
+        """Commit ``group``'s offset of every queue of ``topic`` at its end; returns what it skipped."""
+        admin = await self.admin()
+        client = admin.client
+        if await client.update_route(topic) is None:
+            return 0
+        skipped = 0
+        for mq in client.subscribe_queues(topic) or []:
+            addr = client.broker_addr(mq.broker_name)
+            if addr is None:
+                continue
+            high = await client.api.get_max_offset(addr, mq)
+            committed = await client.api.query_consumer_offset(addr, group, mq)
+            skipped += max(0, high - max(0, committed or 0))
+            await client.api.update_consumer_offset(addr, group, mq, high, oneway=False)
+        return skipped
 
     async def ping(self) -> None:
         """Fail fast when no name server answers (raises RemotingError)."""
@@ -280,12 +327,19 @@ class Session:
                 raise first
             raise MQBrokerError(first.code, first.remark)
 
+    def cached_bindings(self) -> list[Binding] | None:
+        """The binding table if the cached copy is fresh (any thread; no I/O), else None."""
+        rows = self._bindings
+        if rows is not None and time.monotonic() - self._bindings_at < self.options.bindings_cache_seconds:
+            return rows
+        return None
+
     async def bindings(self, refresh: bool = False) -> list[Binding]:
         """The broker-side binding table, cached for ``bindings_cache_seconds``."""
         now = time.monotonic()
-        fresh = now - self._bindings_at < self.options.bindings_cache_seconds
-        if self._bindings is not None and fresh and not refresh:
-            return self._bindings
+        cached = self.cached_bindings()
+        if cached is not None and not refresh:
+            return cached
         ext = GetKVListByNamespaceRequestHeader(self.kv_namespace).to_ext_fields()
         last: Exception | None = None
         for addr in self._ns_addrs():

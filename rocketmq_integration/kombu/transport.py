@@ -206,6 +206,10 @@ class Channel(virtual.Channel):
 
     async def _purge_async(self, queue: str) -> int:
         count = 0
+        if not await self.session.pop_supported():
+            for src in self._sources(queue):
+                count += await self.session.skip_to_end(src.group, src.topic)
+            return count
         for src in self._sources(queue):
             while True:
                 got = await self.session.pop(src.group, src.topic, 32, 60.0, 0.0)
@@ -229,7 +233,7 @@ class Channel(virtual.Channel):
         exchange, typ, _rkey, queue = row
         if row not in await self.session.bindings():
             await self.session.bind(row)
-        if typ in _BROADCAST and self.supports_fanout:
+        if typ in _BROADCAST and self.supports_fanout and await self.session.pop_supported():
             await self._pin(queue, exchange)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
@@ -238,7 +242,7 @@ class Channel(virtual.Channel):
     async def _pin(self, queue: str, exchange: str) -> None:
         """Start the queue's group on the exchange topic *now* (messages from here on reach it)."""
         key = (queue, exchange)
-        if key in self._pinned:
+        if key in self._pinned or not await self.session.pop_supported():
             return
         topic, group = self.exchange_topic(exchange), self.queue_group(queue)
         await self.session.ensure_topic(topic)
@@ -268,6 +272,8 @@ class Channel(virtual.Channel):
             self._run(self.session.unbind(rows))
 
     def _remote_bindings(self, refresh: bool = False) -> list[Binding]:
+        if not refresh and (rows := self.session.cached_bindings()) is not None:
+            return rows  # the hot path of every publish: no hop to the loop thread
         return list(self._run(self.session.bindings(refresh)))
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
@@ -325,10 +331,11 @@ class Channel(virtual.Channel):
         if queue not in self._consumed:
             self._consumed[queue] = no_ack
             self._update_window()
-            for src in self._sources(queue):
+            sources = self._sources(queue)
+            for src in sources:
                 if src.exchange is not None:
                     self._run(self._pin(queue, src.exchange))
-                self.feed.start(src, no_ack)
+            self.feed.consume(queue, sources, no_ack, queue in self.options.ordered_queues)
         return result
 
     def basic_cancel(self, consumer_tag: str) -> Any:
@@ -354,6 +361,8 @@ class Channel(virtual.Channel):
                 del self.feed.inbox[i]
                 return raw
         src = Source(queue, self.queue_group(queue), self.queue_topic(queue))
+        if not self._run(self.session.pop_supported()):
+            raise Empty()  # without POP a queue is read by consuming it (basic_consume)
         got = self._run(self.session.pop(src.group, src.topic, 1, self.options.visibility_timeout, 0.0))
         if not got:
             raise Empty()
@@ -390,10 +399,14 @@ class Channel(virtual.Channel):
         lease = self.feed.leases.pop(delivery_tag, None)
         if lease is None:
             return
-        self.feed.wake()
-        self.connection.wakeup.set()
         session = self.session
-        if how == "ack":
+        session.submit(self.feed.wake_on_loop)  # rides along with the ack: one loop wake-up per burst
+        if self.feed.inbox:
+            self.connection.wakeup.set()  # the prefetch window may have been what held them back
+        settled = lease.settled
+        if settled is not None:  # push mode: the listener call waiting for this verdict returns
+            session.submit(lambda: None if settled.done() else settled.set_result(how))
+        elif how == "ack":
             session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
         elif how == "requeue":
             self._release(lease)
@@ -403,7 +416,11 @@ class Channel(virtual.Channel):
             session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
 
     def _release(self, lease: Lease) -> None:
-        self.session.submit(lambda: self.session.release(lease.group, lease.topic, lease.handle))
+        settled = lease.settled
+        if settled is not None:
+            self.session.submit(lambda: None if settled.done() else settled.set_result("requeue"))
+        else:
+            self.session.submit(lambda: self.session.release(lease.group, lease.topic, lease.handle))
 
     def _restore(self, message: Any) -> None:
         tag = message.delivery_tag

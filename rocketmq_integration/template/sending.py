@@ -12,18 +12,25 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from broker_core.message.model import Message
+from broker_core.message.properties import MessageConst
 from rocketmq_integration.client.producer import Producer
 from rocketmq_integration.client.results import SendResult
 from rocketmq_integration.client.timer import deliver_after, deliver_at
-from rocketmq_integration.errors import ValidationError
+from rocketmq_integration.errors import UnsupportedFeatureError, ValidationError
+from rocketmq_integration.listeners.outcomes import delay_to_level
+from rocketmq_integration.logging import get_logger
 from rocketmq_integration.template.core import TemplateCore
 from rocketmq_integration.template.loop_hop import LoopHop
 
 __all__ = ["SendCallback", "SendingOps"]
+
+
+log = get_logger(__name__)
 
 
 class SendCallback(Protocol):
@@ -193,11 +200,18 @@ class SendingOps(TemplateCore):
         headers: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         hash_key: str | None = None,
+        nearest_delay_level: bool = False,
     ) -> SendResult:
-        """Deliver after an arbitrary ``delay`` (seconds or timedelta) — a timer message, not a level."""
+        """Deliver after an arbitrary ``delay`` (seconds or timedelta) — a timer message, not a level.
+
+        Timer messages need RocketMQ >= 5.0 (a 4.x broker would deliver at once): against an older
+        broker this raises :class:`~rocketmq_integration.errors.UnsupportedFeatureError`, unless
+        ``nearest_delay_level`` is set, which sends with the smallest delay level not shorter than
+        ``delay`` instead (default levels ``1s 5s 10s 30s 1m ... 2h``).
+        """
         seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
         msg = deliver_after(self.build_message(destination, payload, keys=keys, headers=headers), seconds)
-        return self._wait(lambda p: self._send_coro(p, msg, timeout, hash_key), timeout)
+        return self._send_timer(msg, seconds, timeout, hash_key, nearest_delay_level)
 
     def send_at(
         self,
@@ -209,12 +223,33 @@ class SendingOps(TemplateCore):
         headers: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         hash_key: str | None = None,
+        nearest_delay_level: bool = False,
     ) -> SendResult:
-        """Deliver at an absolute time (aware datetime, or epoch seconds)."""
+        """Deliver at an absolute time (aware datetime, or epoch seconds); RocketMQ >= 5.0, see
+        :meth:`send_delayed` for ``nearest_delay_level``."""
         when = (
             deliver_at_time.timestamp()
             if isinstance(deliver_at_time, dt.datetime)
             else float(deliver_at_time)
         )
         msg = deliver_at(self.build_message(destination, payload, keys=keys, headers=headers), when)
-        return self._wait(lambda p: self._send_coro(p, msg, timeout, hash_key), timeout)
+        return self._send_timer(msg, when - time.time(), timeout, hash_key, nearest_delay_level)
+
+    def _send_timer(
+        self, msg: Message, seconds: float, timeout: float | None, hash_key: str | None, fallback: bool
+    ) -> SendResult:
+        async def go(p: Producer) -> SendResult:
+            try:
+                return await self._send_coro(p, msg, timeout, hash_key)
+            except UnsupportedFeatureError:
+                if not fallback:
+                    raise
+            msg.properties.pop(MessageConst.TIMER_DELAY_MS, None)
+            msg.properties.pop(MessageConst.TIMER_DELIVER_MS, None)
+            msg.delay_time_level = delay_to_level(max(0.0, seconds))
+            log.info(
+                "timer messages unsupported; sent with the nearest delay level", level=msg.delay_time_level
+            )
+            return await self._send_coro(p, msg, timeout, hash_key)
+
+        return self._wait(go, timeout)

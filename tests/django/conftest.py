@@ -9,26 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import django
 import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django.settings")
 django.setup()
-
-FAST_LEVELS = " ".join(["1s"] * 18)
-
-
-@pytest.fixture(scope="session")
-def rocketmq_broker_conf() -> dict[str, Any]:
-    """Fast retries and check-backs for the plugin's session cluster."""
-    return {
-        "messageDelayLevel": FAST_LEVELS,
-        "mapedFileSizeCommitLog": 8 * 1024 * 1024,
-        "transactionTimeOut": 1000,
-        "transactionCheckInterval": 1000,
-    }
 
 
 @pytest.fixture

@@ -92,3 +92,11 @@ def test_setup_opens_no_socket_and_starts_no_thread() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "0"]
+
+
+def test_embedded_enabled_makes_its_address_the_default_name_server() -> None:
+    embedded = {"ENABLED": True, "HOST": "127.0.0.1", "NAMESRV_PORT": 19876}
+    with override_settings(ROCKETMQ={"EMBEDDED": embedded}):
+        assert get_config()["NAME_SERVER"] == "127.0.0.1:19876"
+    with override_settings(ROCKETMQ={"EMBEDDED": embedded, "NAME_SERVER": "10.0.0.1:9876"}):
+        assert get_config()["NAME_SERVER"] == "10.0.0.1:9876"

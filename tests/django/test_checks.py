@@ -136,3 +136,50 @@ def test_listener_checks_silent_for_the_discovered_test_app() -> None:
     assert "tests.django.testapp.listeners" in discovered_modules()
     assert "testapp.record" in {s.name for s in default_registry.all()}
     assert ids() == []
+
+
+def test_import_failures_requested_by_settings_are_e011(rediscover: None) -> None:
+    from kombu.transport import TRANSPORT_ALIASES
+
+    from rocketmq_integration.django.discovery import setup_integrations
+
+    try:
+        with override_settings(
+            CELERY_BROKER_URL="rocketmq://127.0.0.1:9876//",
+            ROCKETMQ={"WIRE_MODULES": ["tests.django.no_such_module"]},
+        ):
+            setup_integrations()
+            messages = [m for m in run_checks(tags=["rocketmq"]) if m.id == "rocketmq.E011"]
+            assert [m.obj for m in messages] == ["tests.django.no_such_module"]
+            assert TRANSPORT_ALIASES["rocketmq"] == "rocketmq_integration.kombu.transport:Transport"
+    finally:
+        setup_integrations()
+    assert "rocketmq.E011" not in ids()
+
+
+def test_wire_modules_inject_the_configured_template(rediscover: None) -> None:
+    from rocketmq_integration.django.discovery import setup_integrations
+    from tests.django.testapp.wired import current_template
+
+    try:
+        with override_settings(
+            ROCKETMQ={"NAME_SERVER": "10.9.9.9:9876", "WIRE_MODULES": ["tests.django.testapp.wired"]}
+        ):
+            setup_integrations()
+            assert current_template().namesrv_addr == "10.9.9.9:9876"
+    finally:
+        from rocketmq_integration.django.conf import configured_container
+
+        configured_container().unwire()
+        setup_integrations()
+
+
+def test_manage_py_check_lists_ids_without_traceback(tmp_path: Any) -> None:
+    from tests.django.helpers import ManagePy
+
+    proc = ManagePy(tmp_path, "check", env={"DJANGO_SETTINGS_MODULE": "tests.django.settings_bad"})
+    assert proc.wait() == 1
+    out = proc.output()
+    assert "Traceback" not in out
+    for check_id in ("rocketmq.E001", "rocketmq.E002", "rocketmq.E003", "rocketmq.E004", "rocketmq.W001"):
+        assert check_id in out, out

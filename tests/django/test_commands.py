@@ -115,17 +115,18 @@ def test_listeners_call_command_topic_and_exclude_filters() -> None:
     assert "testapp.record" not in [s.name for s in runner.selected()]
 
 
-def test_listeners_manage_py_receives_health_and_sigterm_exit_0(
+def test_listeners_manage_py_receives_health_and_sigterm_drains_in_flight(
     rocketmq_cluster: Any, tmp_path: Path
 ) -> None:
     topic = rocketmq_cluster.create_topic(rocketmq_cluster.unique("DjProc"))
-    received = tmp_path / "received.txt"
+    received, started = tmp_path / "received.txt", tmp_path / "started.txt"
     health = free_port()
     proc = ManagePy(
-        tmp_path, "rocketmq_listeners", "--health-port", str(health), "--shutdown-timeout", "10",
+        tmp_path, "rocketmq_listeners", "--health-port", str(health), "--shutdown-timeout", "20",
         env={
             "ROCKETMQ_TEST_NAMESRV": rocketmq_cluster.namesrv_addr, "ROCKETMQ_TEST_TOPIC": topic,
             "ROCKETMQ_TEST_GROUP": rocketmq_cluster.unique("DjProcGroup"), "ROCKETMQ_TEST_RECEIVED": str(received),
+            "ROCKETMQ_TEST_STARTED": str(started), "ROCKETMQ_TEST_SLOW": "4",
         },
     )  # fmt: skip
     try:
@@ -137,10 +138,12 @@ def test_listeners_manage_py_receives_health_and_sigterm_exit_0(
 
             for i in range(3):
                 get_template().send(topic, f"hello-{i}")
-        _wait_lines(received, 3, proc)
+        _wait_lines(started, 3, proc)  # every handler is mid-message now
+        assert not received.exists() or len(received.read_text().split()) < 3
         assert proc.stop(signal.SIGTERM) == 0, proc.output()
     finally:
         proc.kill()
+    # the drain let the in-flight handlers finish before the exit
     assert sorted(received.read_text().split()) == ["hello-0", "hello-1", "hello-2"]
     assert "draining" in proc.output()
 

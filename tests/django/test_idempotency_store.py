@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -44,3 +45,34 @@ def test_db_backend_from_settings() -> None:
         store = configured_container().idempotency_store()
     assert isinstance(store, DjangoIdempotencyStore)
     assert store.ttl == 30.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idempotent_listener_on_the_db_backend_handles_a_resent_message_once(rocketmq_cluster: Any) -> None:
+    from rocketmq_integration.django import get_template
+    from rocketmq_integration.django.worker import build_runner
+    from rocketmq_integration.listeners import ConsumeFrom, ConsumeMode, build_spec
+    from rocketmq_integration.pytest_plugin import MessageCollector
+
+    topic = rocketmq_cluster.create_topic(rocketmq_cluster.unique("DjIdem"))
+    group = rocketmq_cluster.unique("DjIdemG")
+    got = MessageCollector()
+    spec = build_spec(
+        got, topic=topic, consumer_group=group, name=group, idempotent=True, consume_mode=ConsumeMode.ORDERLY,
+        consume_from=ConsumeFrom.FIRST_OFFSET,
+    )  # fmt: skip
+    rocketmq = {"NAME_SERVER": rocketmq_cluster.namesrv_addr, "IDEMPOTENCY": {"BACKEND": "db"}}
+    with override_settings(ROCKETMQ=rocketmq):
+        runner = build_runner()
+        assert isinstance(runner.idempotency_store, DjangoIdempotencyStore)
+        runner.run_spec(spec)
+        try:
+            template = get_template()
+            once = template.build_message(topic, "once")
+            template.send(topic, once, hash_key="k")
+            template.send(topic, once, hash_key="k")  # a producer retry: same msg id
+            template.send(topic, "after", hash_key="k")
+            assert got.wait_for(2, timeout=60) == ["once", "after"]
+        finally:
+            runner.stop(10)
+    assert IdempotencyKey.objects.filter(group=group, done=True).count() == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -172,3 +173,58 @@ def test_topic_whose_only_broker_died_says_no_broker_serves_it(servers: ServerGr
     text = str(info.value)
     assert "the NameServer knows no broker serving it" in text
     assert "every broker serving it is down" in text
+
+
+def test_our_broker_reports_4_9_8_yet_probes_as_having_the_5x_features(cluster: Cluster) -> None:
+    async def probe() -> tuple[bool, int | None]:
+        async with Admin(cluster.namesrv_addr) as admin:
+            features = admin.client.features
+            has = await features.has_5x(cluster.broker_addr)
+            return has, features.version(cluster.broker_addr)
+
+    has_5x, version = asyncio.run(probe())
+    assert has_5x is True
+    assert version == 409  # V4_9_8 on the wire, for 4.x clients
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+        self.first = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.first.set()
+
+
+def test_sql92_subscription_to_a_topic_created_later_logs_one_error_not_a_storm(cluster: Cluster) -> None:
+    """The start-time check cannot see a topic that does not exist yet; once it does, every pull of
+    every queue fails each second — logged once, naming the broker.conf key."""
+    captured = Captured()
+    logging.getLogger("rocketmq_integration").addHandler(captured)
+
+    async def scenario() -> None:
+        consumer = PushConsumer("sql_late_g", namesrv_addr=cluster.namesrv_addr)
+        consumer.subscribe("SqlLateTopic", "a > 1", "SQL92")
+
+        async def listener(msgs: object) -> ConsumeResult:
+            return ConsumeResult.SUCCESS
+
+        consumer.register_listener(listener)
+        await consumer.start()
+        try:
+            async with Admin(cluster.namesrv_addr) as admin:
+                await admin.create_topic("SqlLateTopic", broker_addr=cluster.broker_addr)
+            await asyncio.get_running_loop().run_in_executor(None, captured.first.wait, 30)
+            await asyncio.sleep(3.0)  # three retry rounds on four queues: twelve failed pulls
+        finally:
+            await consumer.shutdown()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        logging.getLogger("rocketmq_integration").removeHandler(captured)
+    messages = [r.getMessage() for r in captured.records]
+    assert len(messages) == 1, messages
+    assert "cannot filter by SQL92: set enablePropertyFilter=true" in messages[0]

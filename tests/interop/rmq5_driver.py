@@ -12,20 +12,22 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rocketmq import (  # type: ignore[import-not-found]
     ClientConfiguration,
+    ConsumeResult,
     Credentials,
     FilterExpression,
     Message,
+    MessageListener,
     Producer,
     PushConsumer,
     SimpleConsumer,
     TransactionChecker,
     TransactionResolution,
 )
-from rocketmq.v5.consumer import ConsumeResult  # type: ignore[import-not-found]
 
 _out = sys.stdout
 sys.stdout = sys.stderr  # the client library prints; keep the protocol channel clean
@@ -73,8 +75,8 @@ def _message(spec: dict[str, Any]) -> Any:
         msg.add_property(k, v)
     if spec.get("group"):
         msg.message_group = spec["group"]
-    if spec.get("delivery_ms"):
-        msg.delivery_timestamp = int(time.time() * 1000) + int(spec["delivery_ms"])
+    if spec.get("delivery_s"):  # the Python client takes epoch *seconds* here
+        msg.delivery_timestamp = int(time.time()) + int(spec["delivery_s"])
     return msg
 
 
@@ -117,7 +119,9 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
             return {"ids": list(st.checked)}
     if op == "simple":
         sub = {req["topic"]: FilterExpression(req.get("tag", "*"))}
-        st.simple = SimpleConsumer(st.config, req["group"], sub, await_duration=req.get("await", 3))
+        st.simple = SimpleConsumer(
+            st.config, req["group"], sub, await_duration=req.get("await", 3), tls_enable=st.tls
+        )
         st.simple.startup()
         return {}
     if op == "receive":
@@ -135,18 +139,42 @@ def handle(st: State, req: dict[str, Any]) -> dict[str, Any]:
     if op == "push":
         state = st
 
-        def listener(message: Any) -> Any:
-            with state.lock:
-                state.pushed.append(_msg_dict(message))
-            return ConsumeResult.SUCCESS
+        class Listener(MessageListener):  # type: ignore[misc]
+            def consume(self, message: Any) -> Any:
+                with state.lock:
+                    state.pushed.append(_msg_dict(message))
+                return ConsumeResult.SUCCESS
 
         sub = {req["topic"]: FilterExpression(req.get("tag", "*"))}
-        st.push = PushConsumer(st.config, req["group"], listener, sub)
+        st.push = PushConsumer(st.config, req["group"], Listener(), sub, tls_enable=st.tls)
         st.push.startup()
         return {}
     if op == "pushed":
         with st.lock:
             return {"messages": list(st.pushed)}
+    if op == "bench_produce":  # send_async with at most ``inflight`` outstanding; elapsed seconds
+        body = "x" * int(req.get("body_size", 1024))
+        inflight, count, topic = int(req.get("inflight", 64)), int(req["count"]), req["topic"]
+        start = time.perf_counter()
+        pending: list[Any] = []
+        for _ in range(count):
+            pending.append(st.producer.send_async(_message({"topic": topic, "body": body})))
+            if len(pending) >= inflight:
+                pending.pop(0).result(timeout=60)
+        for f in pending:
+            f.result(timeout=60)
+        return {"seconds": time.perf_counter() - start}
+    if op == "bench_consume":  # receive 32 + acks from 16 threads until ``count``; elapsed seconds
+        count, got = int(req["count"]), 0
+        start = time.perf_counter()
+        deadline = time.monotonic() + float(req.get("timeout", 300))
+        # 5.1.2's ack_async() returns None, so parallel acks come from a thread pool
+        with ThreadPoolExecutor(16) as pool:
+            while got < count and time.monotonic() < deadline:
+                msgs = st.simple.receive(32, 30) or []
+                list(pool.map(st.simple.ack, msgs))
+                got += len(msgs)
+        return {"seconds": time.perf_counter() - start, "received": got}
     if op == "shutdown":
         for client in (st.producer, st.simple, st.push):
             if client is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac as hmac_module
 import json
 import os
 import time
@@ -41,7 +42,7 @@ from broker_core.broker.acl.permissions import (
 from broker_core.errors import BrokerCoreError
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import RemotingCommand
-from broker_core.remoting.signing import ACCESS_KEY, SIGNATURE, signature_of
+from broker_core.remoting.signing import ACCESS_KEY, SIGNATURE, hmac_template, signature_with
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,8 @@ class Account:
     #: resource -> perm; None when the account lists no topicPerms/groupPerms at all
     perms: dict[str, int] | None
     source: str
+    #: HmacSHA1 keyed with the secret key, copied per request
+    hmac: hmac_module.HMAC
 
 
 @dataclass(slots=True)
@@ -119,6 +122,7 @@ def build_account(raw: dict[str, Any], source: str) -> Account:
         ),
         perms=perms,
         source=source,
+        hmac=hmac_template(str(sk)),
     )
 
 
@@ -225,7 +229,7 @@ class PlainAccessValidator:
         if account.white(ip):
             return
         assert ext is not None
-        if signature_of(ext, request.body, account.secret_key) != ext.get(SIGNATURE):
+        if signature_with(account.hmac, ext, request.body) != ext.get(SIGNATURE):
             raise AclDenied(
                 f"Check signature failed for accessKey={ak}",
                 f"{_PPM}.validate(PlainPermissionManager.java:684)",

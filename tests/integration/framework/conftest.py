@@ -1,24 +1,6 @@
 """Framework-layer end-to-end tests use the ``rocketmq`` pytest plugin's session cluster.
 
-Every delay level is 1 s so retry, ``ReconsumeLater`` and DLQ paths finish within seconds; SQL92
-filtering is on; half messages are checked back after 1 s.
+Its broker.conf (1 s delay levels, SQL92 filtering on, half messages checked back after 1 s) is the
+``rocketmq_broker_conf`` fixture of ``tests/conftest.py``: the plugin's cluster is one per test
+process (xdist worker), shared by tests/django and this directory, so there is one definition.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-import pytest
-
-FAST_LEVELS = " ".join(["1s"] * 18)
-
-
-@pytest.fixture(scope="session")
-def rocketmq_broker_conf() -> dict[str, Any]:
-    return {
-        "messageDelayLevel": FAST_LEVELS,
-        "mapedFileSizeCommitLog": 8 * 1024 * 1024,
-        "enablePropertyFilter": "true",
-        "transactionTimeOut": 1000,
-        "transactionCheckInterval": 1000,
-    }

@@ -181,6 +181,7 @@ def test_transaction_listeners_commit_rollback_and_check_back(
         rocketmq_transaction_listener(producer_group=audit_group, registry=registry)(OrderTx)
 
 
+@pytest.mark.rocketmq_5x
 def test_timer_messages_send_delayed_and_send_at(
     rocketmq_cluster: Any, rocketmq_template: Any, rocketmq_listeners: Any
 ) -> None:
@@ -215,6 +216,7 @@ def test_listener_context_has_reconsume_and_ids(
     assert ctx.queue_id == result.message_queue.queue_id and ctx.queue_offset == result.queue_offset
 
 
+@pytest.mark.rocketmq_5x
 def test_receive_and_ack_pull_style(rocketmq_cluster: Any, rocketmq_template: Any) -> None:
     topic = new_topic(rocketmq_cluster, "f_pop", queues=2)
     group = rocketmq_cluster.unique("f_pop_g")

@@ -194,3 +194,23 @@ def test_unknown_module_is_a_usage_error_without_traceback(tmp_path: Path) -> No
     assert "cannot import listener module 'no_such_listeners_module'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_a_busy_health_port_is_a_usage_error_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "test_worker_listeners.py").write_text(LISTENERS)
+    env = server_env({
+        "PYTHONPATH": f"{tmp_path}:{server_env()['PYTHONPATH']}",
+        "WORKER_TEST_OUT": str(tmp_path), "WORKER_TEST_TOPIC": "T", "WORKER_TEST_GROUP": "g",
+    })  # fmt: skip
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "rocketmq_integration", "worker", "test_worker_listeners",
+             "--health-port", str(port)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"cannot serve the health endpoint on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr

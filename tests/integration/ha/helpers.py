@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from broker_core.errors import BrokerCoreError
 from broker_core.message import decode_records
 from broker_core.remoting.blocking import BlockingRemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
@@ -87,7 +88,10 @@ def read_queue(client: BlockingRemotingClient, addr: str, topic: str, queue_id: 
     bodies: list[bytes] = []
     offset = 0
     while True:
-        resp = pull(client, addr, topic, queue_id, offset)
+        try:
+            resp = pull(client, addr, topic, queue_id, offset)
+        except (BrokerCoreError, OSError):  # a pooled connection to a restarted broker: retry later
+            return None
         if resp.code in (ResponseCode.PULL_NOT_FOUND, ResponseCode.PULL_RETRY_IMMEDIATELY):
             return bodies
         if resp.code != ResponseCode.SUCCESS:

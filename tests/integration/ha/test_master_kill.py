@@ -34,9 +34,11 @@ TOPIC = "HaKill"
 class LoadProducer(threading.Thread):
     """Sends unique bodies to the master without pause; keeps the ones answered SEND_OK."""
 
-    def __init__(self, addr: str) -> None:
+    def __init__(self, addr: str, topic: str = TOPIC, prefix: str = "k") -> None:
         super().__init__(daemon=True)
         self.addr = addr
+        self.topic = topic
+        self.prefix = prefix
         self.acked: list[bytes] = []
         self.stopping = threading.Event()
 
@@ -44,10 +46,10 @@ class LoadProducer(threading.Thread):
         client = BlockingRemotingClient()
         i = 0
         while not self.stopping.is_set():
-            body = f"k-{i}".encode()
+            body = f"{self.prefix}-{i}".encode()
             i += 1
             try:
-                resp = send(client, self.addr, TOPIC, body)
+                resp = send(client, self.addr, self.topic, body)
             except (BrokerCoreError, OSError):
                 client.close()
                 client = BlockingRemotingClient()

@@ -14,9 +14,8 @@ import pytest
 from celery import Celery
 from kombu import Connection, Producer
 
-from rocketmq_integration.client import Admin, PopConsumer
-from rocketmq_integration.kombu.transport import Channel
 from tests.integration.kombu.celery_app import make_app, read_lines
+from tests.integration.kombu.helpers import wait_dlq
 from tests.integration.kombu.workers import CeleryWorker
 
 
@@ -44,7 +43,12 @@ def app_factory(broker_url: str, qname: str) -> Iterator[Any]:
 
 
 def test_countdown_retry_is_held_by_the_broker_not_the_worker(
-    app_factory: Any, broker_url: str, qname: str, tmp_path: Path, workers: list[CeleryWorker]
+    needs_timers: None,
+    app_factory: Any,
+    broker_url: str,
+    qname: str,
+    tmp_path: Path,
+    workers: list[CeleryWorker],
 ) -> None:
     app = app_factory()
     w = CeleryWorker(broker_url, qname, tmp_path, name=f"eta-{qname}")
@@ -163,21 +167,5 @@ def test_a_message_that_is_not_a_task_goes_to_the_dlq_and_the_worker_keeps_going
         with Producer(conn.channel()) as producer:
             producer.publish(b"\x00not a task", routing_key=qname, content_type="application/data",
                              content_encoding="binary")  # fmt: skip
-        channel: Channel = conn.default_channel
-        group = channel.queue_group(qname)
-
-        async def read_dlq() -> list[bytes]:
-            async with Admin(rocketmq_cluster.namesrv_addr) as admin:
-                await admin.wait_for_route(f"%DLQ%{group}", timeout=30)
-            async with PopConsumer(
-                f"{group}-r", f"%DLQ%{group}", namesrv_addr=rocketmq_cluster.namesrv_addr
-            ) as c:
-                for _ in range(40):
-                    if got := await c.receive(4, 30, 0.5):
-                        return [g.message.body for g in got]
-            return []
-
-        from rocketmq_integration.kombu import codec
-
-        assert [codec.decode(b)["body"] for b in channel._run(read_dlq(), 90)] == [b"\x00not a task"]
+        assert wait_dlq(conn.default_channel, qname, 1) == 1
     assert app.send_task("t.add", (2, 2)).get(timeout=30) == 4

@@ -223,3 +223,12 @@ def test_namesrv_c_is_validated_like_the_broker_conf(tmp_path: Path) -> None:
     assert unknown == {"listenport2": "listenPort", "kvConfigPth": "kvConfigPath"}
     with pytest.raises(ConfigError, match="cannot read config file"):
         NamesrvConfig.from_file_checked(tmp_path / "missing.properties")
+
+
+def test_broker_help_shows_the_default_store_and_what_no_namesrv_means() -> None:
+    from broker_core.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = " ".join(sub.choices["broker"].format_help().split())
+    assert "default ~/store" in text
+    assert "without it the broker registers nowhere" in text

@@ -1,0 +1,27 @@
+"""Packaging: an SPDX license string (no setuptools deprecation block on install) and a `run`
+extra so that `make run` installs the package without the dev tools."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_license_is_an_spdx_expression_with_a_setuptools_that_reads_it() -> None:
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "Apache-2.0"
+    requires = " ".join(meta["build-system"]["requires"])
+    floor = re.search(r"setuptools>=(\d+)", requires)
+    assert floor is not None and int(floor.group(1)) >= 77  # PEP 639 license strings
+
+
+def test_make_run_installs_the_run_extra_not_the_dev_tools() -> None:
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["optional-dependencies"]["run"] == []
+    makefile = (REPO / "Makefile").read_text()
+    run_rule = re.search(r"^run: (.*)$", makefile, re.MULTILINE)
+    assert run_rule is not None and "venv" not in run_rule.group(1).split()
+    assert "pip install --quiet -e '.[run]'" in makefile
