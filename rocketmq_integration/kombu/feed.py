@@ -68,6 +68,8 @@ class Source:
     topic: str
     patterns: frozenset[str] | None = None
     exchange: str | None = None
+    #: priority step of this topic (``priority_steps``), None when priorities are off
+    step: int | None = None
 
 
 @dataclass(eq=False)
@@ -76,6 +78,9 @@ class Pump:
     no_ack: bool
     stopped: bool = False
     task: asyncio.Task[None] | None = None
+    #: priority steps of a queue, highest first: each pop takes from the highest one that has
+    #: messages (long-polling the lowest, default step, for at most 1 s, when all are empty)
+    ladder: tuple[Source, ...] = ()
 
 
 @dataclass(eq=False)
@@ -112,10 +117,16 @@ class Feed:
             self.push_feeds[queue] = push
             await push.start()
             return
-        for src in sources:
-            pump = Pump(src, no_ack)
+        ladder = tuple(sorted((s for s in sources if s.step is not None), key=lambda s: -(s.step or 0)))
+        if ladder:
+            pump = Pump(ladder[0], no_ack, ladder=ladder)
             self.pumps.append(pump)
             self._start(pump)
+        for src in sources:
+            if src.step is None:
+                pump = Pump(src, no_ack)
+                self.pumps.append(pump)
+                self._start(pump)
 
     def stop(self, queue: str) -> list[Lease]:
         """Stop feeding ``queue``; returns the leases of its undelivered inbox messages."""
@@ -180,7 +191,7 @@ class Feed:
                     continue
             self.reserved += 0 if pump.no_ack else want
             try:
-                got = await self.session.pop(src.group, src.topic, want, invisible, opts.wait_time_seconds)
+                src, got = await self._pop(pump, want, invisible)
                 failures = 0
             except (ClientError, OSError) as exc:
                 failures += 1
@@ -197,10 +208,23 @@ class Feed:
                     self.session.spawn(self.session.release(src.group, src.topic, handle))
                 break
             if got:
-                self._accept(pump, got)
+                self._accept(pump, src, got)
+            src = pump.source
 
-    def _accept(self, pump: Pump, got: list[PoppedMessage]) -> None:
-        src = pump.source
+    async def _pop(self, pump: Pump, want: int, invisible: float) -> tuple[Source, list[PoppedMessage]]:
+        wait = self.session.options.wait_time_seconds
+        session = self.session
+        if not pump.ladder:
+            src = pump.source
+            return src, await session.pop(src.group, src.topic, want, invisible, wait)
+        for src in pump.ladder:
+            got = await session.pop(src.group, src.topic, want, invisible, 0.0)
+            if got:
+                return src, got
+        low = pump.ladder[-1]
+        return low, await session.pop(low.group, low.topic, want, invisible, min(wait, 1.0))
+
+    def _accept(self, pump: Pump, src: Source, got: list[PoppedMessage]) -> None:
         added = False
         for msg, handle in got:
             raw = self.to_raw(msg)

@@ -59,11 +59,23 @@ Binding = tuple[str, str, str, str]
 class Session:
     """Shared client state of one process for one cluster; see the module docstring."""
 
-    def __init__(self, namesrv_addr: str, options: TransportOptions, namespace: str) -> None:
+    def __init__(
+        self,
+        namesrv_addr: str,
+        options: TransportOptions,
+        namespace: str,
+        credentials: tuple[str, str] = ("", ""),
+    ) -> None:
         self.options = options
         self.namespace = namespace
         self.pid = os.getpid()
-        self.client_config = ClientConfig(namesrv_addr=namesrv_addr, instance_name=f"kombu-{self.pid}")
+        access_key, secret_key = credentials
+        self.client_config = ClientConfig(
+            namesrv_addr=namesrv_addr,
+            instance_name=f"kombu-{self.pid}",
+            access_key=access_key,
+            secret_key=secret_key,
+        )
         self.thread = EventLoopThread("rocketmq-kombu")
         self.loop = self.thread.loop
         self._producer: Producer | None = None
@@ -383,7 +395,7 @@ class Session:
                 self.thread.stop()
 
 
-_sessions: dict[tuple[int, str, TransportOptions, str], Session] = {}
+_sessions: dict[tuple[int, str, TransportOptions, str, tuple[str, str]], Session] = {}
 _lock = threading.Lock()
 _lock_pid = os.getpid()
 
@@ -396,9 +408,11 @@ def _get_lock() -> threading.Lock:
     return _lock
 
 
-def get_session(namesrv_addr: str, options: TransportOptions, namespace: str) -> Session:
-    """The process's session for this cluster and options (created on first use)."""
-    key = (os.getpid(), namesrv_addr, options, namespace)
+def get_session(
+    namesrv_addr: str, options: TransportOptions, namespace: str, credentials: tuple[str, str] = ("", "")
+) -> Session:
+    """The process's session for this cluster, options and ACL credentials (created on first use)."""
+    key = (os.getpid(), namesrv_addr, options, namespace, credentials)
     with _get_lock():
         session = _sessions.get(key)
         if session is None:
@@ -407,7 +421,7 @@ def get_session(namesrv_addr: str, options: TransportOptions, namespace: str) ->
                 del _sessions[stale]
             if not _sessions:
                 atexit.register(shutdown_sessions)
-            session = _sessions[key] = Session(namesrv_addr, options, namespace)
+            session = _sessions[key] = Session(namesrv_addr, options, namespace, credentials)
         return session
 
 

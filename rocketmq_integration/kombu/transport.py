@@ -7,7 +7,8 @@ Features
 * Supports Direct: yes (one RocketMQ topic per queue; bindings stored broker-side)
 * Supports Topic: yes (one topic per exchange, routing keys matched by each bound queue)
 * Supports Fanout: yes (one topic per exchange, one consumer group per bound queue)
-* Supports Priority: yes, emulated with priority steps (``priority_steps``)
+* Supports Priority: yes, emulated with priority steps (``priority_steps``; a higher number is a
+  higher priority, as in AMQP; needs POP)
 * Supports TTL: no
 * Acks: per message, in any order (POP receipt handles); unacked messages of a dead worker come
   back after ``visibility_timeout``; ``reject(requeue=True)`` makes the message visible again at
@@ -90,7 +91,7 @@ from rocketmq_integration.errors import (
 from rocketmq_integration.kombu import codec, names
 from rocketmq_integration.kombu.eta import eta_seconds, schedule_eta
 from rocketmq_integration.kombu.feed import Feed, Lease, Source
-from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
+from rocketmq_integration.kombu.options import TransportOptions
 from rocketmq_integration.kombu.session import Binding, Session, get_session
 from rocketmq_integration.logging import get_logger
 
@@ -148,7 +149,13 @@ class Channel(virtual.Channel):
         self._topic_prefix = ns + self.options.queue_name_prefix
         self._group_prefix = ns + self.options.consumer_group_prefix
         budget = 127 - _RETRY_TOPIC_OVERHEAD - len(self._topic_prefix) - len(self._group_prefix)
+        steps = self.options.priority_steps
+        self._steps: tuple[int, ...] = tuple(steps) if steps else ()
+        if self._steps:
+            budget -= 2 * (2 + len(str(self._steps[-1])))  # the "|p<step>" suffix of priority topics
         self._max_len = max(24, budget // 2)
+        if self._steps:
+            self.max_priority = max(self.max_priority, self._steps[-1])
         self.feed = Feed(self.session, self.channel_id)
         self.feed.on_ready = connection.wakeup.set
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
@@ -157,6 +164,15 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ names
     def queue_topic(self, queue: str) -> str:
         return self._topic_prefix + names.encode(queue, self._max_len)
+
+    def step_topic(self, queue: str, step: int) -> str:
+        """The topic of one priority step of ``queue`` (the lowest step is the queue's topic)."""
+        base = self.queue_topic(queue)
+        return base if not self._steps or step == self._steps[0] else f"{base}|p{step}"
+
+    def _step_of(self, message: dict[str, Any]) -> int:
+        priority = self._get_message_priority(message)
+        return max((s for s in self._steps if s <= priority), default=self._steps[0])
 
     def queue_group(self, queue: str) -> str:
         return self._group_prefix + names.encode(queue, self._max_len)
@@ -181,8 +197,23 @@ class Channel(virtual.Channel):
         return msg
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        msg = self._to_message(self.queue_topic(queue), message)
-        self._run(self.session.send(msg), self.options.send_timeout * 4 + 5)
+        topic = self.step_topic(queue, self._step_of(message)) if self._steps else self.queue_topic(queue)
+        msg = self._to_message(topic, message)
+        timeout = self.options.send_timeout * 4 + 5
+        if queue in self.options.ordered_queues:
+            # same key -> same RocketMQ queue -> consumed in send order (see push.py)
+            self._run(self.session.send_orderly(msg, self._ordering_key(message)), timeout)
+        else:
+            self._run(self.session.send(msg), timeout)
+
+    def _ordering_key(self, message: dict[str, Any]) -> str:
+        header = self.options.ordering_key_header
+        if header:
+            value = (message.get("headers") or {}).get(header)
+            if value is not None:
+                return str(value)
+        info = (message.get("properties") or {}).get("delivery_info") or {}
+        return str(info.get("routing_key") or "")
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         msg = self._to_message(self.exchange_topic(exchange), message)
@@ -190,7 +221,8 @@ class Channel(virtual.Channel):
 
     # ------------------------------------------------------------------ declare / bind
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        self._run(self.session.ensure_topic(self.queue_topic(queue)))
+        for step in self._steps or (0,):
+            self._run(self.session.ensure_topic(self.step_topic(queue, step)))
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return bool(self._run(self.session.has_topic(self.queue_topic(queue))))
@@ -308,7 +340,10 @@ class Channel(virtual.Channel):
     # ------------------------------------------------------------------ consume
     def _sources(self, queue: str) -> list[Source]:
         group = self.queue_group(queue)
-        out = [Source(queue, group, self.queue_topic(queue))]
+        if self._steps:
+            out = [Source(queue, group, self.step_topic(queue, step), step=step) for step in self._steps]
+        else:
+            out = [Source(queue, group, self.queue_topic(queue))]
         if not self.supports_fanout:
             return out
         patterns: dict[str, set[str] | None] = {}
@@ -485,10 +520,11 @@ class Transport(virtual.Transport):
         raw = dict(client.transport_options or {})
         self.options = TransportOptions.from_mapping(raw)
         conninfo = client
-        if conninfo.userid or conninfo.password:
-            raise InvalidTransportOption(
-                "userid", "ACL credentials in the URL are not supported by this client yet"
+        if bool(conninfo.userid) != bool(conninfo.password):
+            raise ValidationError(
+                "rocketmq URL: give both ACCESS_KEY and SECRET_KEY (ACCESS_KEY:SECRET_KEY@host)"
             )
+        credentials = (conninfo.userid or "", conninfo.password or "")
         self.namesrv_addr = parse_hosts(conninfo.hostname, conninfo.port)
         vhost = (conninfo.virtual_host or "/").strip("/")
         if vhost and not re.fullmatch(r"[A-Za-z0-9_-]+", vhost):
@@ -496,7 +532,7 @@ class Transport(virtual.Transport):
                 f"rocketmq URL: bad namespace {vhost!r} (allowed: letters, digits, _ and -)"
             )
         self.namespace_prefix = f"{vhost}%" if vhost else ""
-        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix)
+        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
         self.wakeup = threading.Event()
 
     def driver_version(self) -> str:

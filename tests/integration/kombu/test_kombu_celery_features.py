@@ -169,3 +169,39 @@ def test_a_message_that_is_not_a_task_goes_to_the_dlq_and_the_worker_keeps_going
                              content_encoding="binary")  # fmt: skip
         assert wait_dlq(conn.default_channel, qname, 1) == 1
     assert app.send_task("t.add", (2, 2)).get(timeout=30) == 4
+
+
+def test_ordered_queue_runs_tasks_of_each_key_in_send_order(
+    broker_url: str, qname: str, tmp_path: Path, workers: list[CeleryWorker]
+) -> None:
+    options = {
+        "ordered_queues": [qname],
+        "ordering_key_header": "okey",
+        "read_queue_nums": 8,
+        "write_queue_nums": 8,
+    }
+    app = make_app(broker_url, qname, options=options, acks_late=True)
+    try:
+        for i in range(2):
+            w = CeleryWorker(
+                broker_url, qname, tmp_path, name=f"o{i}-{qname}", pool="threads", concurrency=4,
+                options=options, acks_late=True,
+            )  # fmt: skip
+            workers.append(w.start())
+        path = tmp_path / "ordered.txt"
+        n, keys = 1000, 20
+        for i in range(n):
+            key = f"k{i % keys}"
+            app.send_task("t.record", (str(path), f"{key}:{i}"), headers={"okey": key})
+        lines = wait_lines(path, n, 120, "ordered tasks")
+    finally:
+        app.close()
+    per_key: dict[str, list[int]] = {}
+    for line in lines:
+        key, seq = line.split()[0].split(":")
+        per_key.setdefault(key, []).append(int(seq))
+    assert len(per_key) == keys
+    for key, seqs in per_key.items():
+        assert seqs == sorted(seqs), (key, seqs)
+    pids = {line.split()[2] for line in lines}
+    assert len(pids) == 2  # both workers took part

@@ -177,3 +177,29 @@ def test_direct_bindings_are_stored_broker_side(conn: Connection, qname: str, br
         ch2 = c2.channel()
         ch2.state.exchanges.clear()
         assert ch2._lookup(ex.name, "rk1") == {queue.name}
+
+
+def test_priority_steps_deliver_higher_priorities_first(
+    broker_url: str, qname: str, broker_has_pop: bool
+) -> None:
+    if not broker_has_pop:
+        pytest.skip("4.x broker: push consumers read every priority topic at once (priorities need POP)")
+    with Connection(broker_url, transport_options={"priority_steps": [0, 5, 9]}) as c:
+        queue = Queue(qname, Exchange(qname), qname, max_priority=9)
+        with Producer(c.channel()) as p:
+            for i in range(6):
+                p.publish(f"low{i}", exchange=queue.exchange, routing_key=qname, declare=[queue], priority=0)
+            for i in range(3):
+                p.publish(f"high{i}", exchange=queue.exchange, routing_key=qname, priority=9)
+            p.publish("mid", exchange=queue.exchange, routing_key=qname, priority=6)
+        got: list[str] = []
+
+        def on(body: str, m: Message) -> None:
+            got.append(body)
+            m.ack()
+
+        with Consumer(c.channel(), [queue], callbacks=[on], prefetch_count=1):
+            drain_until(c, lambda: len(got) >= 10)
+    assert sorted(got[:3]) == ["high0", "high1", "high2"]
+    assert got[3] == "mid"
+    assert sorted(got[4:]) == [f"low{i}" for i in range(6)]

@@ -66,8 +66,13 @@ def test_connect_with_a_bad_option_fails_with_its_name() -> None:
         conn.transport  # noqa: B018  (the transport is built, and options checked, on first use)
 
 
-def test_credentials_and_bad_namespace_are_refused_at_connect() -> None:
-    with pytest.raises(InvalidTransportOption, match="userid"):
-        Connection("rocketmq://ak:sk@127.0.0.1:1//").transport  # noqa: B018
+def test_url_credentials_become_acl_keys_and_a_bad_namespace_is_refused() -> None:
+    transport = Connection("rocketmq://AK1:SK1@127.0.0.1:1//").transport
+    assert (transport.session.client_config.access_key, transport.session.client_config.secret_key) == (
+        "AK1",
+        "SK1",
+    )
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Connection("rocketmq://AK1@127.0.0.1:1//").transport  # noqa: B018
     with pytest.raises(ValidationError, match="namespace"):
         Connection("rocketmq://127.0.0.1:1/a.b").transport  # noqa: B018
