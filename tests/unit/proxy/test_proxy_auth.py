@@ -8,10 +8,10 @@ from broker_core.proxy.auth import Authenticator, Credentials, expected_signatur
 
 YML = """\
 accounts:
-  - accessKey: admin
+  - accessKey: adminUser
     secretKey: adminSecret
     admin: true
-  - accessKey: app
+  - accessKey: appUser
     secretKey: appSecret
 """
 
@@ -33,11 +33,11 @@ def test_authenticate_accounts_and_proxy_identity(tmp_path: Path) -> None:
     acl = tmp_path / "plain_acl.yml"
     acl.write_text(YML)
     auth = Authenticator(acl)
-    assert auth.proxy_identity == Credentials("admin", "adminSecret")
-    assert auth.authenticate(metadata("app", "appSecret")) == Credentials("app", "appSecret")
-    assert isinstance(auth.authenticate(metadata("app", "nope")), str)
+    assert auth.proxy_identity == Credentials("adminUser", "adminSecret")
+    assert auth.authenticate(metadata("appUser", "appSecret")) == Credentials("appUser", "appSecret")
+    assert isinstance(auth.authenticate(metadata("appUser", "nope")), str)
     assert isinstance(auth.authenticate(metadata("ghost", "appSecret")), str)
     assert isinstance(auth.authenticate([]), str)
-    tampered = metadata("app", "appSecret")
+    tampered = metadata("appUser", "appSecret")
     tampered[0] = ("x-mq-date-time", "20261203T081501Z")
     assert isinstance(auth.authenticate(tampered), str)
