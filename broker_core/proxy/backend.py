@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from broker_core.errors import RemotingError
 from broker_core.message.codec import decode_records
 from broker_core.message.model import MessageExt
 from broker_core.proxy.convert import PROXY_PRODUCER_GROUP
+from broker_core.remoting import fastjson
 from broker_core.remoting.body.heartbeat import HeartbeatData
 from broker_core.remoting.body.route import TopicRouteData
 from broker_core.remoting.channel import Channel
@@ -74,6 +76,7 @@ class Backend:
         self._broker_addrs: dict[str, str] = {}
         self._addr_names: dict[str, str] = {}
         self._heartbeat_sent: set[str] = set()
+        self._orderly: dict[str, tuple[float, frozenset[str]]] = {}
         self._ns_turn = itertools.count()
         self._task: asyncio.Task[None] | None = None
 
@@ -113,6 +116,9 @@ class Backend:
         self._routes[topic] = (now, route)
         return route
 
+    def known_brokers(self) -> list[str]:
+        return sorted(set(self._broker_addrs.values()))
+
     def broker_addr(self, broker_name: str) -> str | None:
         return self._broker_addrs.get(broker_name)
 
@@ -123,6 +129,27 @@ class Backend:
                 await self.route(topic, fresh=True)
             addr = self._broker_addrs.get(broker_name)
         return addr
+
+    async def orderly_groups(self, addr: str) -> frozenset[str]:
+        """Groups with ``consumeMessageOrderly`` on the broker at ``addr`` (cached like routes)."""
+        cached = self._orderly.get(addr)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.route_ttl:
+            return cached[1]
+        groups: frozenset[str] = cached[1] if cached is not None else frozenset()
+        try:
+            resp = await self.invoke(addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {})
+            if resp.code == ResponseCode.SUCCESS and resp.body:
+                table = fastjson.loads(resp.body).get("subscriptionGroupTable") or {}
+                groups = frozenset(
+                    str(name)
+                    for name, cfg in table.items()
+                    if str(cfg.get("consumeMessageOrderly", "false")).lower() == "true"
+                )
+        except (RemotingError, ValueError, AttributeError) as exc:
+            log.warning("reading subscription groups failed", broker=addr, error=str(exc))
+        self._orderly[addr] = (now, groups)
+        return groups
 
     # ----------------------------------------------------------------- calls
     async def invoke(

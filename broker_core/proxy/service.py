@@ -351,6 +351,7 @@ class MessagingService(rpc.MessagingServiceServicer):
             consumer_group=group, topic=topic, queue_id=-1, max_msg_nums=request.batch_size,
             invisible_time=invisible, poll_time=poll, born_time=int(time.time() * 1000), init_mode=0,
             exp_type="SQL92" if fe.type == pb.SQL else "TAG", exp=fe.expression or "*",
+            order=group in await self.backend.orderly_groups(addr),
         )  # fmt: skip
         if request.HasField("attempt_id"):
             header.attempt_id = request.attempt_id
@@ -505,6 +506,12 @@ class MessagingService(rpc.MessagingServiceServicer):
         return spb.ForwardMessageToDeadLetterQueueResponse(status=status())
 
     # ================================================================ telemetry
+    async def _fifo_groups(self) -> frozenset[str]:
+        groups: set[str] = set()
+        for addr in self.backend.known_brokers():
+            groups |= await self.backend.orderly_groups(addr)
+        return frozenset(groups)
+
     async def Telemetry(
         self, request_iterator: AsyncIterator[spb.TelemetryCommand], context: Any
     ) -> AsyncIterator[spb.TelemetryCommand]:
@@ -516,7 +523,7 @@ class MessagingService(rpc.MessagingServiceServicer):
                     if command.HasField("settings"):
                         session.settings = command.settings
                         answer = spb.TelemetryCommand(status=status())
-                        answer.settings.CopyFrom(answer_settings(command.settings))
+                        answer.settings.CopyFrom(answer_settings(command.settings, await self._fifo_groups()))
                         session.push(answer)
                     # thread stack traces / verify results are answers to commands we never send
             except Exception as exc:  # the client went away mid-stream
