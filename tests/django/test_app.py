@@ -100,3 +100,61 @@ def test_embedded_enabled_makes_its_address_the_default_name_server() -> None:
         assert get_config()["NAME_SERVER"] == "127.0.0.1:19876"
     with override_settings(ROCKETMQ={"EMBEDDED": embedded, "NAME_SERVER": "10.0.0.1:9876"}):
         assert get_config()["NAME_SERVER"] == "10.0.0.1:9876"
+
+
+def test_health_view_answers_200_when_the_name_server_answers_else_503(rocketmq_cluster: object) -> None:
+    from django.test import Client
+
+    from tests.support.net import free_port
+
+    client = Client()
+    with override_settings(ROCKETMQ={"NAME_SERVER": rocketmq_cluster.namesrv_addr}):  # type: ignore[attr-defined]
+        resp = client.get("/rocketmq/health/")
+        assert resp.status_code == 200 and resp.json()["status"] == "ok"
+    with override_settings(ROCKETMQ={"NAME_SERVER": f"127.0.0.1:{free_port()}"}):
+        resp = client.get("/rocketmq/health/")
+        assert resp.status_code == 503
+        assert resp.json()["status"] == "unavailable" and resp.json()["error"]
+    assert client.post("/rocketmq/health/").status_code == 405
+
+
+def test_listener_runner_has_db_hygiene_and_signal_middleware() -> None:
+    from rocketmq_integration.django.signals import SignalsMiddleware
+    from rocketmq_integration.django.worker import build_runner
+    from rocketmq_integration.listeners import DjangoDBCleanupMiddleware
+
+    kinds = {type(m) for m in build_runner().middlewares}
+    assert {DjangoDBCleanupMiddleware, SignalsMiddleware} <= kinds
+
+
+def test_signals_middleware_sends_and_isolates_receiver_errors() -> None:
+    from rocketmq_integration.django.signals import (
+        SignalsMiddleware,
+        message_consumed,
+        message_failed,
+        message_received,
+    )
+    from rocketmq_integration.listeners import build_spec
+
+    spec = build_spec(lambda p: None, topic="T", consumer_group="G", name="sig.test")
+    seen: list[str] = []
+
+    def ok(sender: object, **kw: object) -> None:
+        seen.append(f"{kw['spec'].name}:{len(kw['contexts'])}:{type(kw.get('error')).__name__}")  # type: ignore[attr-defined,arg-type]
+
+    def broken(sender: object, **kw: object) -> None:
+        raise RuntimeError("receiver bug")
+
+    for sig in (message_received, message_consumed, message_failed):
+        sig.connect(ok, dispatch_uid="t-ok")
+        sig.connect(broken, dispatch_uid="t-broken")
+    try:
+        m = SignalsMiddleware()
+        m.before(spec, [])
+        m.after(spec, [], None)
+        m.after(spec, [], ValueError("handler failed"))
+    finally:
+        for sig in (message_received, message_consumed, message_failed):
+            sig.disconnect(dispatch_uid="t-ok")
+            sig.disconnect(dispatch_uid="t-broken")
+    assert seen == ["sig.test:0:NoneType", "sig.test:0:NoneType", "sig.test:0:ValueError"]
