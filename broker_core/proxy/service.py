@@ -36,6 +36,7 @@ from broker_core.message.codec import decode_records
 from broker_core.message.msg_id import decode_offset_msg_id
 from broker_core.message.names import validate_group
 from broker_core.message.properties import MessageConst, encode_properties
+from broker_core.proxy.auth import CURRENT, Authenticator
 from broker_core.proxy.backend import Backend, CheckRequest, TopicNotFound
 from broker_core.proxy.codes import code_of_response, status, summary_status
 from broker_core.proxy.convert import PROXY_PRODUCER_GROUP, check_message, to_remoting, to_v2
@@ -94,6 +95,18 @@ class MessagingService(rpc.MessagingServiceServicer):
         self.sessions = Sessions()
         self._turn = itertools.count()
         backend.on_check = self._on_check
+        #: set when the proxy checks credentials (``--acl-file``)
+        self.authenticator: Authenticator | None = None
+
+    def _refused(self, context: Any) -> pb.Status | None:
+        """UNAUTHORIZED when credentials are required and wrong; else run the call as the caller."""
+        if self.authenticator is None:
+            return None
+        who = self.authenticator.authenticate(context.invocation_metadata())
+        if isinstance(who, str):
+            return status(pb.UNAUTHORIZED, who)
+        CURRENT.set(who)
+        return None
 
     # ================================================================ routes
     def _endpoints(self, requested: pb.Endpoints) -> pb.Endpoints:
@@ -112,6 +125,8 @@ class MessagingService(rpc.MessagingServiceServicer):
             return status(pb.INTERNAL_SERVER_ERROR, f"name server unavailable: {exc}")
 
     async def QueryRoute(self, request: spb.QueryRouteRequest, context: Any) -> spb.QueryRouteResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.QueryRouteResponse(status=refused)
         topic = request.topic.name
         route = await self._route(topic)
         if isinstance(route, pb.Status):
@@ -142,6 +157,8 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def QueryAssignment(
         self, request: spb.QueryAssignmentRequest, context: Any
     ) -> spb.QueryAssignmentResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.QueryAssignmentResponse(status=refused)
         route = await self._route(request.topic.name)
         if isinstance(route, pb.Status):
             return spb.QueryAssignmentResponse(status=route)
@@ -160,6 +177,8 @@ class MessagingService(rpc.MessagingServiceServicer):
         return resp
 
     async def Heartbeat(self, request: spb.HeartbeatRequest, context: Any) -> spb.HeartbeatResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.HeartbeatResponse(status=refused)
         if request.HasField("group") and validate_group(request.group.name) is not None:
             return spb.HeartbeatResponse(status=status(pb.ILLEGAL_CONSUMER_GROUP, "illegal group"))
         return spb.HeartbeatResponse(status=status())
@@ -167,6 +186,8 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def NotifyClientTermination(
         self, request: spb.NotifyClientTerminationRequest, context: Any
     ) -> spb.NotifyClientTerminationResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.NotifyClientTerminationResponse(status=refused)
         self.sessions.terminate(_client_id(context))
         return spb.NotifyClientTerminationResponse(status=status())
 
@@ -233,6 +254,8 @@ class MessagingService(rpc.MessagingServiceServicer):
         return entry
 
     async def SendMessage(self, request: spb.SendMessageRequest, context: Any) -> spb.SendMessageResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.SendMessageResponse(status=refused)
         if not request.messages:
             return spb.SendMessageResponse(status=status(pb.BAD_REQUEST, "no message"))
         if len({m.topic.name for m in request.messages}) > 1:
@@ -245,6 +268,8 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def EndTransaction(
         self, request: spb.EndTransactionRequest, context: Any
     ) -> spb.EndTransactionResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.EndTransactionResponse(status=refused)
         try:
             txid = TransactionId.parse(request.transaction_id)
         except ValueError as exc:
@@ -297,6 +322,9 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def ReceiveMessage(
         self, request: spb.ReceiveMessageRequest, context: Any
     ) -> AsyncIterator[spb.ReceiveMessageResponse]:
+        if (refused := self._refused(context)) is not None:
+            yield spb.ReceiveMessageResponse(status=refused)
+            return
         outcome = await self._receive(request, context)
         if isinstance(outcome, pb.Status):
             yield spb.ReceiveMessageResponse(status=outcome)
@@ -416,6 +444,8 @@ class MessagingService(rpc.MessagingServiceServicer):
         return out
 
     async def AckMessage(self, request: spb.AckMessageRequest, context: Any) -> spb.AckMessageResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.AckMessageResponse(status=refused)
         group, topic = request.group.name, request.topic.name
         if validate_group(group) is not None:
             return spb.AckMessageResponse(status=status(pb.ILLEGAL_CONSUMER_GROUP, "illegal group"))
@@ -429,6 +459,8 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def ChangeInvisibleDuration(
         self, request: spb.ChangeInvisibleDurationRequest, context: Any
     ) -> spb.ChangeInvisibleDurationResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.ChangeInvisibleDurationResponse(status=refused)
         group, topic = request.group.name, request.topic.name
         invisible = _duration_ms(request.invisible_duration)
         if not MIN_INVISIBLE_MS <= invisible <= MAX_INVISIBLE_MS:
@@ -473,6 +505,8 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def ForwardMessageToDeadLetterQueue(
         self, request: spb.ForwardMessageToDeadLetterQueueRequest, context: Any
     ) -> spb.ForwardMessageToDeadLetterQueueResponse:
+        if (refused := self._refused(context)) is not None:
+            return spb.ForwardMessageToDeadLetterQueueResponse(status=refused)
         group, topic = request.group.name, request.topic.name
         try:
             handle = parse_handle(request.receipt_handle)
@@ -515,6 +549,9 @@ class MessagingService(rpc.MessagingServiceServicer):
     async def Telemetry(
         self, request_iterator: AsyncIterator[spb.TelemetryCommand], context: Any
     ) -> AsyncIterator[spb.TelemetryCommand]:
+        if (refused := self._refused(context)) is not None:
+            yield spb.TelemetryCommand(status=refused)
+            return
         session = self.sessions.open(_client_id(context))
 
         async def read() -> None:
