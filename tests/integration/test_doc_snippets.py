@@ -66,6 +66,11 @@ def close_left_overs(namespace: dict[str, Any]) -> None:
             value.shutdown()
         elif isinstance(value, ListenerRunner | ListenerContainer):
             value.stop()
+        elif type(value).__module__.startswith("celery") and type(value).__name__ == "Celery":
+            from rocketmq_integration.kombu.session import shutdown_sessions
+
+            value.close()
+            shutdown_sessions()  # the transport's shared clients unregister while the cluster runs
 
 
 @pytest.fixture
