@@ -2,8 +2,10 @@
 #
 #   make venv    create .venv (python3.11) and `pip install -e '.[dev]'`; re-installs only when
 #                pyproject.toml is newer than the install stamp
-#   make run     embedded NameServer + Broker demo on 127.0.0.1 (Ctrl-C to stop); installs the
-#                package without the dev tools (`pip install -e '.[run]'`) when .venv has no dev install
+#   make run     sample_project (a Django + Celery shop) on the project's own NameServer + Broker:
+#                site, listener worker and Celery worker on 127.0.0.1, URLs and the demo staff
+#                login printed; one Ctrl-C stops everything. Installs only the `run` extra.
+#   make demo    the protocol demo: embedded NameServer + Broker, 5 messages produced and consumed
 #   make test    missing system packages (tools/system-packages.sh), ruff check, ruff format --check,
 #                mypy, pytest -n auto (fails on any failure)
 #   make lint    ruff check, ruff format --check, mypy
@@ -11,16 +13,15 @@
 #   make bench   throughput / latency benchmark (bench/run_all.py), prints a table
 #   make clean   caches and build output (keeps .venv; `make distclean` removes it too)
 #
-# Variables: PYTHON (interpreter used to create the venv), RUN_ARGS (demo options, e.g.
-# RUN_ARGS='--count 20 --log-level info'), PYTEST_ARGS (extra pytest args, e.g.
-# PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
+# Variables: PYTHON (interpreter used to create the venv), RUN_ARGS (sample_project options, e.g.
+# RUN_ARGS='--port 8001 --no-celery'), DEMO_ARGS (demo options, e.g. DEMO_ARGS='--count 20'),
+# PYTEST_ARGS (extra pytest args, e.g. PYTEST_ARGS='-m "not interop"' or PYTEST_ARGS=tests/unit), PYTEST_WORKERS (default auto),
 # TEST_TIMEOUT (seconds per test), BENCH_ARGS (e.g. BENCH_ARGS='--runs 1 --messages 2000').
 
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
-RUN_STAMP := $(VENV)/.run-stamp
 
 PYTEST_WORKERS ?= auto
 TEST_TIMEOUT ?= 300
@@ -29,9 +30,10 @@ TEST_WALL_TIMEOUT ?= 3600
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
+DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sysdeps run test lint format typecheck pytest bench clean distclean
+.PHONY: help venv run-deps sysdeps run demo test lint format typecheck pytest bench clean distclean
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
@@ -46,15 +48,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# the demo needs no dev tools: install the package alone (with the `run` extra) unless the dev
-# install is already up to date
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
-		$(BIN)/python -m pip install --quiet -e '.[run]'; fi
-	touch $@
+## `make run` / `make demo` need only the `run` extra (Django, Celery, kombu), not the dev tools;
+## a venv that already has them (a dev venv) is used as it is
+run-deps: | $(BIN)/python
+	@$(BIN)/python tools/check_run_deps.py || { \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet -e '.[run]'; }
 
-run: $(RUN_STAMP)
-	$(BIN)/python -m rocketmq_integration.demo $(RUN_ARGS)
+run: run-deps
+	$(BIN)/python -m sample_project $(RUN_ARGS)
+
+demo: run-deps
+	$(BIN)/python -m rocketmq_integration.demo $(DEMO_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""``make run``: an embedded NameServer + Broker on 127.0.0.1 and a short produce/consume demo.
+"""``make demo``: an embedded NameServer + Broker on 127.0.0.1 and a short produce/consume demo.
 
 Starts both servers in this process (the same ``NamesrvApp`` / ``BrokerApp`` that
 ``python -m broker_core`` runs), sends a few messages with our producer, consumes them with a push
@@ -61,8 +61,8 @@ async def demo(args: argparse.Namespace) -> int:
     except StoreLockedError:
         await namesrv.stop()
         print(
-            f"run: the store {store_root} is in use by another `make run` (or broker); stop that one, "
-            "or use another store: make run RUN_ARGS='--store-dir run-data/store2'",
+            f"demo: the store {store_root} is in use by another `make demo` (or broker); stop that one, "
+            "or use another store: make demo DEMO_ARGS='--store-dir run-data/store2'",
             file=sys.stderr,
         )
         return 1

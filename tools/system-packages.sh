@@ -5,6 +5,8 @@
 #   libgcc-s1     the interop tests) links only these plus libc and a zlib bundled in the wheel
 #   openssl       the gRPC proxy TLS tests make a throw-away self-signed certificate
 #   redis-server  the Redis idempotency-store tests start a real server on a free loopback port
+#   chromium,     the dashboard's browser test (tests/django/test_dashboard_browser.py) drives Debian's
+#   chromium-driver  headless Chromium through Selenium and chromedriver
 #   fuse3         fusermount3 and libfuse3 for the power-cut tests (tests/support/lazyfs.py, a FUSE
 #                 filesystem that drops unsynced writes; they need /dev/fuse and root, and fail without)
 # Run by `make test` (and so by .ci/run). Without root and sudo it prints what to install instead.
@@ -15,6 +17,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 libs=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p 2>/dev/null || true)
 for pair in libstdc++.so.6:libstdc++6 libgcc_s.so.1:libgcc-s1; do
     if ! grep -qF "${pair%%:*}" <<<"$libs"; then

@@ -1,7 +1,8 @@
 """``python -m broker_core admin <command> [options]``: mqadmin's commands, names and table output.
 
-Every command accepts ``-n/--namesrvAddr`` (``host:port[;host:port]``; default env ``NAMESRV_ADDR``)
-and, for brokers with ACL on, ``--access-key/--secret-key`` (default env ``ROCKETMQ_ACCESS_KEY`` /
+Every command accepts ``-n/--namesrvAddr`` (``host:port[;host:port]``; default env ``NAMESRV_ADDR``),
+``--namespace NS`` (topic and group options name ``NS%<name>``, as a 4.9 client with that
+namespace sees them) and, for brokers with ACL on, ``--access-key/--secret-key`` (default env ``ROCKETMQ_ACCESS_KEY`` /
 ``ROCKETMQ_SECRET_KEY``), which sign every request. Exit status: 0 on success, 1 when the command
 failed (the reason on stderr), 2 on bad usage.
 """
@@ -18,6 +19,7 @@ from broker_core.admin import cmd_broker, cmd_group, cmd_message, cmd_topic  # n
 from broker_core.admin.client import AdminError, MQAdmin
 from broker_core.admin.registry import COMMANDS
 from broker_core.errors import BrokerCoreError
+from broker_core.message.namespace import wrap as wrap_namespace
 
 
 def build_parser(prog: str = "python -m broker_core admin") -> argparse.ArgumentParser:
@@ -45,6 +47,9 @@ def build_parser(prog: str = "python -m broker_core admin") -> argparse.Argument
             help="ACL secret key",
         )
         p.add_argument("--timeout", type=float, default=5.0, help="request timeout in seconds (default 5)")
+        p.add_argument(
+            "--namespace", default="", help="4.9 client namespace: -t/-g names are taken as NS%%name"
+        )
         cmd.configure(p)
     return parser
 
@@ -54,6 +59,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
     cmd = COMMANDS[args.admin_command]
+    if args.namespace:
+        for attr in ("topic", "group"):
+            if isinstance(getattr(args, attr, None), str):
+                setattr(args, attr, wrap_namespace(args.namespace, getattr(args, attr).strip()))
     admin = MQAdmin(
         args.namesrv, timeout=args.timeout, access_key=args.auth_access_key, secret_key=args.auth_secret_key
     )

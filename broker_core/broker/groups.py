@@ -34,9 +34,11 @@ class SubscriptionGroupConfig:
     broker_id: int = 0
     which_broker_when_consume_slowly: int = 1
     notify_consumer_ids_changed_enable: bool = True
+    #: 5.x ``consumeMessageOrderly``: POP consumers of this group get FIFO order (see pop.service)
+    consume_message_orderly: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "brokerId": self.broker_id,
             "consumeBroadcastEnable": self.consume_broadcast_enable,
             "consumeEnable": self.consume_enable,
@@ -47,6 +49,9 @@ class SubscriptionGroupConfig:
             "retryQueueNums": self.retry_queue_nums,
             "whichBrokerWhenConsumeSlowly": self.which_broker_when_consume_slowly,
         }
+        if self.consume_message_orderly:  # 4.9.8 has no such key: only written when set
+            out["consumeMessageOrderly"] = True
+        return out
 
     @classmethod
     def from_json_dict(cls, d: dict[str, Any]) -> SubscriptionGroupConfig:
@@ -64,6 +69,7 @@ class SubscriptionGroupConfig:
             broker_id=int(d.get("brokerId", 0)),
             which_broker_when_consume_slowly=int(d.get("whichBrokerWhenConsumeSlowly", 1)),
             notify_consumer_ids_changed_enable=b("notifyConsumerIdsChangedEnable", True),
+            consume_message_orderly=b("consumeMessageOrderly", False),
         )
 
 

@@ -19,9 +19,12 @@ from dataclasses import dataclass
 
 import structlog
 
+from broker_core.errors import RemotingError
 from broker_core.message.codec import decode_records
 from broker_core.message.model import MessageExt
+from broker_core.proxy.auth import CURRENT, Credentials
 from broker_core.proxy.convert import PROXY_PRODUCER_GROUP
+from broker_core.remoting import fastjson
 from broker_core.remoting.body.heartbeat import HeartbeatData
 from broker_core.remoting.body.route import TopicRouteData
 from broker_core.remoting.channel import Channel
@@ -32,6 +35,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.namesrv import GetRouteInfoRequestHeader
 from broker_core.remoting.headers.transaction import CheckTransactionStateRequestHeader
+from broker_core.remoting.signing import sign_request
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +74,13 @@ class Backend:
         dispatcher = Dispatcher()
         dispatcher.register(RequestCode.CHECK_TRANSACTION_STATE, self._check_state)
         self.client = RemotingClient(dispatcher=dispatcher)
+        #: the proxy's own account for its own requests when the brokers enforce ACL
+        self.identity: Credentials | None = None
         self._routes: dict[str, tuple[float, TopicRouteData]] = {}
         self._broker_addrs: dict[str, str] = {}
         self._addr_names: dict[str, str] = {}
         self._heartbeat_sent: set[str] = set()
+        self._orderly: dict[str, tuple[float, frozenset[str]]] = {}
         self._ns_turn = itertools.count()
         self._task: asyncio.Task[None] | None = None
 
@@ -113,6 +120,9 @@ class Backend:
         self._routes[topic] = (now, route)
         return route
 
+    def known_brokers(self) -> list[str]:
+        return sorted(set(self._broker_addrs.values()))
+
     def broker_addr(self, broker_name: str) -> str | None:
         return self._broker_addrs.get(broker_name)
 
@@ -123,6 +133,31 @@ class Backend:
                 await self.route(topic, fresh=True)
             addr = self._broker_addrs.get(broker_name)
         return addr
+
+    async def orderly_groups(self, addr: str) -> frozenset[str]:
+        """Groups with ``consumeMessageOrderly`` on the broker at ``addr`` (cached like routes)."""
+        cached = self._orderly.get(addr)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.route_ttl:
+            return cached[1]
+        groups: frozenset[str] = cached[1] if cached is not None else frozenset()
+        try:
+            token = CURRENT.set(None)  # an admin request: always as the proxy itself
+            try:
+                resp = await self.invoke(addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {})
+            finally:
+                CURRENT.reset(token)
+            if resp.code == ResponseCode.SUCCESS and resp.body:
+                table = fastjson.loads(resp.body).get("subscriptionGroupTable") or {}
+                groups = frozenset(
+                    str(name)
+                    for name, cfg in table.items()
+                    if str(cfg.get("consumeMessageOrderly", "false")).lower() == "true"
+                )
+        except (RemotingError, ValueError, AttributeError) as exc:
+            log.warning("reading subscription groups failed", broker=addr, error=str(exc))
+        self._orderly[addr] = (now, groups)
+        return groups
 
     # ----------------------------------------------------------------- calls
     async def invoke(
@@ -137,7 +172,16 @@ class Backend:
         if addr not in self._heartbeat_sent:
             self._heartbeat_sent.add(addr)
             await self._heartbeat(addr)
-        return await self.client.invoke(addr, request, self.timeout if timeout is None else timeout)
+        self._sign(request, CURRENT.get())
+        resp = await self.client.invoke(addr, request, self.timeout if timeout is None else timeout)
+        if resp.code == ResponseCode.SYSTEM_ERROR and "AclException" in (resp.remark or ""):
+            resp.code = ResponseCode.NO_PERMISSION  # the broker's ACL said no: FORBIDDEN for the client
+        return resp
+
+    def _sign(self, request: RemotingCommand, who: Credentials | None) -> None:
+        who = who or self.identity
+        if who is not None:
+            sign_request(request, who.access_key, who.secret_key)
 
     async def oneway(self, addr: str, code: int, ext: dict[str, str]) -> None:
         request = RemotingCommand.request(code, ext, oneway=True, serialize_type=SerializeType.JSON)
@@ -147,6 +191,7 @@ class Backend:
     async def _heartbeat(self, addr: str) -> None:
         data = HeartbeatData(client_id=self.client_id, producer_groups=[PROXY_PRODUCER_GROUP])
         request = RemotingCommand.request(RequestCode.HEART_BEAT, None, data.encode())
+        self._sign(request, None)
         try:
             await self.client.invoke(addr, request, self.timeout)
         except Exception as exc:  # a broker that is down now is retried on the next round

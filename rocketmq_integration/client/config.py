@@ -81,6 +81,9 @@ class ClientConfig:
         serialize_type: header serialisation of our requests (JSON is the interoperable default).
         language: language reported in request headers.
         connect_timeout: TCP connect timeout.
+        namespace: 4.9 namespace (``namespace`` client option): topics and groups go on the wire as
+            ``<namespace>%<name>`` (retry/DLQ: ``%RETRY%<namespace>%<group>``), so clients of
+            different namespaces are isolated on one cluster; callers keep using the plain names.
         access_key / secret_key / security_token: ACL 1.0 credentials; when an access key and a
             secret key are set every request is signed as Apache's ``AclClientRPCHook`` signs it.
     """
@@ -92,7 +95,7 @@ class ClientConfig:
     mq_client_api_timeout: float = 3.0
     poll_name_server_interval: float = 30.0
     route_discovery_first_delay: float = 0.5
-    route_discovery_max_delay: float = 2.0
+    route_discovery_max_delay: float = 1.0
     heartbeat_broker_interval: float = 30.0
     persist_consumer_offset_interval: float = 5.0
     pull_time_delay_when_exception: float = 1.0
@@ -102,6 +105,7 @@ class ClientConfig:
     access_key: str = ""
     secret_key: str = ""
     security_token: str = ""
+    namespace: str = ""
 
     def __post_init__(self) -> None:
         for addr in self.namesrv_addrs:

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeAlias
 
 from broker_core.message.model import MessageExt, MessageQueue
+from broker_core.message.namespace import unwrap as unwrap_namespace
 from broker_core.message.properties import MessageConst
 from broker_core.message.trace import ConsumeReturnType
 from rocketmq_integration.client.config import ConsumerConfig, ListenerKind, MessageModel
@@ -69,6 +70,8 @@ class ListenerAdapter:
         self.tracer: TraceDispatcher | None = None
         #: (recorder, group, client id) when process metrics are on (:mod:`.metrics`)
         self.recorder: tuple[ConsumeRecorder, str, str] | None = None
+        #: the consumer's namespace: stripped from topics while the listener runs
+        self.namespace = ""
 
     async def call(self, msgs: list[MessageExt]) -> ConsumeResult:
         """Run the listener; its verdict as a :class:`ConsumeResult`."""
@@ -91,6 +94,19 @@ class ListenerAdapter:
         return result
 
     async def _call(self, msgs: list[MessageExt]) -> tuple[ListenerResult, ConsumeReturnType]:
+        if not self.namespace:
+            return await self._call_listener(msgs)
+        # the listener sees plain topic names; the wire names come back for send-back and commits
+        wire = [m.topic for m in msgs]
+        for m in msgs:
+            m.topic = unwrap_namespace(self.namespace, m.topic)
+        try:
+            return await self._call_listener(msgs)
+        finally:
+            for m, topic in zip(msgs, wire, strict=True):
+                m.topic = topic
+
+    async def _call_listener(self, msgs: list[MessageExt]) -> tuple[ListenerResult, ConsumeReturnType]:
         async with self._sem:
             try:
                 if self._pool is None:

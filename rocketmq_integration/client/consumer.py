@@ -30,6 +30,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from broker_core.message.model import MessageExt, MessageQueue
+from broker_core.message.namespace import wrap as wrap_namespace
 from broker_core.remoting.body.client_info import ConsumeMessageDirectlyResult, ConsumerRunningInfo
 from broker_core.remoting.body.heartbeat import ConsumerData, SubscriptionData
 from rocketmq_integration.client.client_handlers import build_running_info, consume_directly
@@ -86,7 +87,10 @@ class PushConsumer:
         check_group(group)
         cc = client_config or ClientConfig()
         self.client_config = dataclasses.replace(cc, namesrv_addr=namesrv_addr) if namesrv_addr else cc
-        self.config = dataclasses.replace(config or ConsumerConfig(), group=group)
+        self.namespace = self.client_config.namespace
+        self.config = dataclasses.replace(
+            config or ConsumerConfig(), group=wrap_namespace(self.namespace, group)
+        )
         self.allocate_strategy = allocate_strategy
         self.state = ServiceState.CREATE_JUST
         self._subscriptions: dict[str, SubscriptionData] = {}
@@ -124,6 +128,7 @@ class PushConsumer:
         ``expression_type="SQL92"``, a property selector such as ``a BETWEEN 0 AND 3`` (the broker
         needs ``enablePropertyFilter=true``)."""
         check_topic(topic)
+        topic = wrap_namespace(self.namespace, topic)
         self._subscriptions[topic] = SubscriptionData.build(
             topic, expression, now_ms(), expression_type.upper()
         )
@@ -131,7 +136,7 @@ class PushConsumer:
             self.trigger_rebalance()
 
     def unsubscribe(self, topic: str) -> None:
-        self._subscriptions.pop(topic, None)
+        self._subscriptions.pop(wrap_namespace(self.namespace, topic), None)
         if self.state is ServiceState.RUNNING:
             self.trigger_rebalance()
 
@@ -255,6 +260,7 @@ class PushConsumer:
             client, self.group, clustering=clustering, local_dir=self.config.offset_store_dir
         )
         self._adapter = ListenerAdapter(self._listener, self.config.consume_thread_max, self._listener_kind)
+        self._adapter.namespace = self.namespace
         rec = consume_metrics_recorder()
         if rec is not None:
             self._adapter.recorder = (rec, self.group, client.client_id)

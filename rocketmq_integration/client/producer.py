@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 from broker_core.message.codec import encode_batch
 from broker_core.message.model import Message, MessageQueue
+from broker_core.message.namespace import unwrap as unwrap_namespace
+from broker_core.message.namespace import wrap as wrap_namespace
 from broker_core.message.properties import MessageConst, encode_properties
 from broker_core.message.sysflag import MessageSysFlag
 from broker_core.remoting.codes import RequestCode, ResponseCode
@@ -105,7 +107,10 @@ class Producer:
         check_group(group)
         cc = client_config or ClientConfig()
         self.client_config = dataclasses.replace(cc, namesrv_addr=namesrv_addr) if namesrv_addr else cc
-        self.config = dataclasses.replace(config or ProducerConfig(), group=group)
+        self.namespace = self.client_config.namespace
+        self.config = dataclasses.replace(
+            config or ProducerConfig(), group=wrap_namespace(self.namespace, group)
+        )
         self.state = ServiceState.CREATE_JUST
         self._client: MQClientInstance | None = None
         self.tracer: TraceDispatcher | None = None
@@ -183,6 +188,9 @@ class Producer:
 
     async def send_to_queue(self, msg: Message, mq: MessageQueue, timeout: float | None = None) -> SendResult:
         """Send to one given queue, one attempt."""
+        if self.namespace:
+            msg.topic = wrap_namespace(self.namespace, msg.topic)
+            mq = MessageQueue(wrap_namespace(self.namespace, mq.topic), mq.broker_name, mq.queue_id)
         if mq.topic != msg.topic:
             raise MQClientError(f"message topic {msg.topic!r} differs from queue topic {mq.topic!r}")
         prepared = self._prepare(msg)
@@ -192,7 +200,7 @@ class Producer:
 
     async def send_orderly(self, msg: Message, sharding_key: str, timeout: float | None = None) -> SendResult:
         """Send to the queue chosen by hashing ``sharding_key`` (same key -> same queue)."""
-        info = await self._publish_info(msg.topic)
+        info = await self._publish_info(wrap_namespace(self.namespace, msg.topic))
         return await self.send_to_queue(msg, select_by_hash(info.queues, sharding_key), timeout)
 
     async def send_oneway(self, msg: Message) -> None:
@@ -211,6 +219,8 @@ class Producer:
 
     def _prepare(self, msg: Message) -> _Prepared:
         cfg = self.config
+        if self.namespace:  # as Java does, the message keeps its wire topic afterwards
+            msg.topic = wrap_namespace(self.namespace, msg.topic)
         check_message(msg, cfg.max_message_size)
         msg_id = set_uniq_id(msg)
         body = bytes(msg.body)
@@ -226,6 +236,9 @@ class Producer:
         )  # fmt: skip
 
     def _prepare_batch(self, msgs: Sequence[Message]) -> _Prepared:
+        if self.namespace:
+            for m in msgs:
+                m.topic = wrap_namespace(self.namespace, m.topic)
         topic = check_batch(msgs, self.config.max_message_size)
         ids = [set_uniq_id(m) for m in msgs]
         body = encode_batch(msgs)
@@ -271,7 +284,9 @@ class Producer:
             await self.client.features.require_timer(addr, mq.broker_name, "timer message")
         started = now_ms()
         resp = await api.invoke(addr, api.request(p.code, self._ext_fields(p, mq), p.body), remaining)
-        result = parse_send_response(resp, addr, p.topic, mq.broker_name, p.msg_id)
+        result = parse_send_response(
+            resp, addr, unwrap_namespace(self.namespace, p.topic), mq.broker_name, p.msg_id
+        )
         if self.tracer is not None and p.source is not None:
             ok = result.status is SendStatus.SEND_OK
             self.tracer.on_send(

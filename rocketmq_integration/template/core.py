@@ -47,6 +47,9 @@ class TemplateCore:
         converter: converter instance or name (``default``, ``json``, ``str``, ``bytes``).
         send_timeout: default timeout of every send, in seconds.
         name: the template's name in a multi-cluster setup (see ``containers.get_template``).
+        access_channel: ``"remoting"`` (default) or ``"grpc"``: send through a 5.x gRPC endpoint
+            (``endpoints``) with :class:`~rocketmq_integration.client.grpc_producer.GrpcProducer`.
+        endpoints: ``host:port`` of the gRPC endpoint (``access_channel="grpc"``).
     """
 
     def __init__(
@@ -59,7 +62,15 @@ class TemplateCore:
         converter: MessageConverter | str | None = None,
         send_timeout: float = 3.0,
         name: str = "default",
+        access_channel: str = "remoting",
+        endpoints: str | None = None,
     ) -> None:
+        if access_channel not in ("remoting", "grpc"):
+            raise ValueError(f"access_channel must be 'remoting' or 'grpc', not {access_channel!r}")
+        if access_channel == "grpc" and not endpoints:
+            raise ValueError("access_channel='grpc' needs endpoints='host:port'")
+        self.access_channel = access_channel
+        self.endpoints = endpoints
         self.name = name
         self.producer_group = producer_group
         self.namesrv_addr = namesrv_addr
@@ -130,12 +141,7 @@ class TemplateCore:
                 raise MQClientError(f"template {self.name!r} is closed")
             if self._thread is None or self._producer is None:
                 thread = EventLoopThread(f"rocketmq-template-{self.name}")
-                producer = Producer(
-                    self.producer_group,
-                    namesrv_addr=self.namesrv_addr,
-                    client_config=self.client_config,
-                    config=self.producer_config,
-                )
+                producer = self._new_producer()
                 try:
                     thread.run(producer.start(), 60.0)
                 except BaseException:
@@ -143,6 +149,24 @@ class TemplateCore:
                     raise
                 self._thread, self._producer = thread, producer
             return self._thread, self._producer
+
+    def _new_producer(self) -> Producer:
+        if self.access_channel == "grpc":
+            from rocketmq_integration.client.grpc_producer import GrpcProducer
+
+            assert self.endpoints is not None
+            return GrpcProducer(
+                self.producer_group,
+                endpoints=self.endpoints,
+                client_config=self.client_config,
+                config=self.producer_config,
+            )
+        return Producer(
+            self.producer_group,
+            namesrv_addr=self.namesrv_addr,
+            client_config=self.client_config,
+            config=self.producer_config,
+        )
 
     def _submit(self, make: Callable[[Producer], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
         thread, producer = self._thread, self._producer

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "django.contrib.staticfiles",
     "rocketmq_integration.django",
     "rocketmq_integration.django.dashboard",
     "tests.django.testapp",

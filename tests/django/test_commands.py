@@ -17,6 +17,20 @@ from rocketmq_integration.django.signals import listener_started, listener_stopp
 from tests.django.helpers import ManagePy, http_get, sigterm_self_when
 from tests.support.net import free_port, port_is_open
 
+
+def addr_in(text: str, pattern: str) -> str:
+    """The ``host:port`` after ``pattern`` in command output."""
+    import re
+
+    match = re.search(re.escape(pattern) + r"\s*(127\.0\.0\.1:\d+)", text)
+    assert match, f"{pattern!r} not in:\n{text}"
+    return match.group(1)
+
+
+def port_of(addr: str) -> int:
+    return int(addr.rpartition(":")[2])
+
+
 COMMANDS = ["rocketmq_listeners", "rocketmq_dev", "rocketmq_namesrv", "rocketmq_broker"]
 
 
@@ -32,7 +46,9 @@ def test_help_of_every_command() -> None:
         assert text.startswith(f"usage: manage.py {command}"), text
 
 
-def test_listeners_call_command_receives_then_sigterm_drains(rocketmq_cluster: Any, tmp_path: Path) -> None:
+def test_listeners_call_command_receives_then_sigterm_drains(
+    rocketmq_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     topic = rocketmq_cluster.create_topic(rocketmq_cluster.unique("DjListen"))
     group = rocketmq_cluster.unique("DjListenGroup")
     got: list[object] = []
@@ -65,11 +81,20 @@ def test_listeners_call_command_receives_then_sigterm_drains(rocketmq_cluster: A
     listener_started.connect(on_started)
     listener_stopped.connect(on_stopped)
     message_consumed.connect(on_consumed)
-    health = free_port()
+    import rocketmq_integration.worker as worker_module
+
+    servers: list[Any] = []
+
+    class RecordingHealthServer(worker_module.HealthServer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            servers.append(self)
+
+    monkeypatch.setattr(worker_module, "HealthServer", RecordingHealthServer)
     ready: list[int] = []
 
     def sent_and_ready() -> bool:
-        if not ready and port_is_open("127.0.0.1", health) and http_get(health, "/readyz")[0] == 200:
+        if not ready and servers and http_get(servers[0].port, "/readyz")[0] == 200:
             ready.append(200)
             from rocketmq_integration.django import get_template
 
@@ -81,13 +106,7 @@ def test_listeners_call_command_receives_then_sigterm_drains(rocketmq_cluster: A
         with override_settings(ROCKETMQ={"NAME_SERVER": rocketmq_cluster.namesrv_addr}):
             sigterm_self_when(sent_and_ready)
             call_command(
-                "rocketmq_listeners",
-                "--listener",
-                name,
-                "--health-port",
-                str(health),
-                "--shutdown-timeout",
-                "10",
+                "rocketmq_listeners", "--listener", name, "--health-port", "0", "--shutdown-timeout", "10"
             )
     finally:
         default_registry.unregister(name)
@@ -97,7 +116,7 @@ def test_listeners_call_command_receives_then_sigterm_drains(rocketmq_cluster: A
     assert sorted(p["n"] for p in got) == [0, 1, 2]  # type: ignore[index]
     assert len(consumed) == 3
     assert events == [f"started:{name}", "stopped:0"]
-    assert not port_is_open("127.0.0.1", health)  # the health port closes with the worker
+    assert not port_is_open("127.0.0.1", servers[0].port)  # the health port closes with the worker
 
 
 def test_listeners_call_command_nothing_selected_exits_2() -> None:
@@ -120,9 +139,8 @@ def test_listeners_manage_py_receives_health_and_sigterm_drains_in_flight(
 ) -> None:
     topic = rocketmq_cluster.create_topic(rocketmq_cluster.unique("DjProc"))
     received, started = tmp_path / "received.txt", tmp_path / "started.txt"
-    health = free_port()
     proc = ManagePy(
-        tmp_path, "rocketmq_listeners", "--health-port", str(health), "--shutdown-timeout", "20",
+        tmp_path, "rocketmq_listeners", "--health-port", "0", "--log-level", "info", "--shutdown-timeout", "20",
         env={
             "ROCKETMQ_TEST_NAMESRV": rocketmq_cluster.namesrv_addr, "ROCKETMQ_TEST_TOPIC": topic,
             "ROCKETMQ_TEST_GROUP": rocketmq_cluster.unique("DjProcGroup"), "ROCKETMQ_TEST_RECEIVED": str(received),
@@ -131,6 +149,11 @@ def test_listeners_manage_py_receives_health_and_sigterm_drains_in_flight(
     )  # fmt: skip
     try:
         proc.wait_for("listener(s) running")
+        import re
+
+        match = re.search(r"health endpoint listening.*port=(\d+)", proc.output())
+        assert match, proc.output()
+        health = int(match.group(1))
         assert http_get(health, "/livez")[0] == 200
         assert http_get(health, "/readyz")[0] == 200
         with override_settings(ROCKETMQ={"NAME_SERVER": rocketmq_cluster.namesrv_addr}):
@@ -166,35 +189,37 @@ def test_namesrv_call_command_and_sigterm(tmp_path: Path) -> None:
 
 
 def test_namesrv_manage_py(tmp_path: Path) -> None:
-    port = free_port()
-    proc = ManagePy(tmp_path, "rocketmq_namesrv", "--port", str(port), "--log-level", "warning")
+    proc = ManagePy(tmp_path, "rocketmq_namesrv", "--port", "0", "--log-level", "warning")
     try:
-        proc.wait_for(f"listening on 127.0.0.1:{port}")
+        proc.wait_for("listening on")
+        port = port_of(addr_in(proc.output(), "listening on"))
+        assert port_is_open("127.0.0.1", port)
         assert proc.stop() == 0, proc.output()
     finally:
         proc.kill()
 
 
 def test_broker_with_namesrv_call_command(tmp_path: Path) -> None:
-    ns, br = free_port(), free_port()
     out = io.StringIO()
-    sigterm_self_when(lambda: port_is_open("127.0.0.1", br) and "Ctrl-C" in out.getvalue())
+    sigterm_self_when(lambda: "Ctrl-C" in out.getvalue())
     call_command(
-        "rocketmq_broker", "--with-namesrv", "--namesrv-port", str(ns), "--port", str(br),
+        "rocketmq_broker", "--with-namesrv", "--namesrv-port", "0", "--port", "0",
         "--store-dir", str(tmp_path / "store"), "--log-level", "warning", stdout=out,
     )  # fmt: skip
-    assert f"NameServer 127.0.0.1:{ns}" in out.getvalue()
-    assert "stopped cleanly" in out.getvalue()
+    text = out.getvalue()
+    assert "stopped cleanly" in text
+    for addr in (addr_in(text, "broker listening on"), addr_in(text, "NameServer")):
+        assert not port_is_open("127.0.0.1", port_of(addr))
 
 
 def test_broker_manage_py_registers_with_a_namesrv(tmp_path: Path) -> None:
-    ns_port, br = free_port(), free_port()
-    ns = ManagePy(tmp_path, "rocketmq_namesrv", "--port", str(ns_port), "--log-level", "warning")
+    ns = ManagePy(tmp_path, "rocketmq_namesrv", "--port", "0", "--log-level", "warning")
     broker = None
     try:
         ns.wait_for("listening")
+        ns_port = port_of(addr_in(ns.output(), "listening on"))
         broker = ManagePy(
-            tmp_path, "rocketmq_broker", "--namesrv", f"127.0.0.1:{ns_port}", "--port", str(br),
+            tmp_path, "rocketmq_broker", "--namesrv", f"127.0.0.1:{ns_port}", "--port", "0",
             "--store-dir", str(tmp_path / "store"), "--log-level", "warning",
         )  # fmt: skip
         broker.wait_for(f"registered with 127.0.0.1:{ns_port}")
@@ -210,18 +235,18 @@ def test_broker_manage_py_registers_with_a_namesrv(tmp_path: Path) -> None:
 
 
 def test_dev_manage_py_runs_servers_and_listeners(tmp_path: Path) -> None:
-    ns, br = free_port(), free_port()
     received = tmp_path / "received.txt"
     proc = ManagePy(
-        tmp_path, "rocketmq_dev", "--namesrv-port", str(ns), "--port", str(br), "--store-dir",
-        str(tmp_path / "store"), "--shutdown-timeout", "10",
-        env={"ROCKETMQ_TEST_NAMESRV": f"127.0.0.1:{ns}", "ROCKETMQ_TEST_RECEIVED": str(received)},
+        tmp_path, "rocketmq_dev", "--namesrv-port", "0", "--port", "0", "--store-dir",
+        str(tmp_path / "store"), "--shutdown-timeout", "10", env={"ROCKETMQ_TEST_RECEIVED": str(received)},
     )  # fmt: skip
     try:
         proc.wait_for("listener(s) running", timeout=90)
+        namesrv = addr_in(proc.output(), "NameServer")
+        assert f"web processes must use '{namesrv}'" in proc.output()
         from rocketmq_integration.template import RocketMQTemplate
 
-        with RocketMQTemplate("dev_test_producer", namesrv_addr=f"127.0.0.1:{ns}") as template:
+        with RocketMQTemplate("dev_test_producer", namesrv_addr=namesrv) as template:
             template.send("DjangoTestTopic", "dev-hello")
         _wait_lines(received, 1, proc)
         assert proc.stop() == 0, proc.output()
@@ -232,12 +257,35 @@ def test_dev_manage_py_runs_servers_and_listeners(tmp_path: Path) -> None:
 
 
 def test_dev_call_command_without_listeners(tmp_path: Path) -> None:
-    ns, br = free_port(), free_port()
     out = io.StringIO()
     sigterm_self_when(lambda: "serving the broker only" in out.getvalue())
     call_command(
-        "rocketmq_dev", "--namesrv-port", str(ns), "--port", str(br), "--store-dir", str(tmp_path / "s"),
+        "rocketmq_dev", "--namesrv-port", "0", "--port", "0", "--store-dir", str(tmp_path / "s"),
         "--exclude", "testapp.record", stdout=out,
     )  # fmt: skip
     assert "embedded servers stopped" in out.getvalue()
-    assert not port_is_open("127.0.0.1", br)
+    assert not port_is_open("127.0.0.1", port_of(addr_in(out.getvalue(), "broker listening on")))
+
+
+def test_dev_reload_restarts_on_a_code_change(tmp_path: Path) -> None:
+    import os
+    import time
+
+    proc = ManagePy(
+        tmp_path, "rocketmq_dev", "--reload", "--namesrv-port", "0", "--port", "0", "--store-dir",
+        str(tmp_path / "store"),
+    )  # fmt: skip
+    try:
+        proc.wait_for("listener(s) running", timeout=90)
+        watched = Path(__file__).resolve().parent / "testapp" / "listeners.py"
+        deadline = time.monotonic() + 90
+        while proc.output().count("listener(s) running") < 2:  # the reloader polls mtimes every second
+            future = time.time() + 5
+            os.utime(watched, (future, future))
+            assert proc.proc.poll() is None, proc.output()
+            assert time.monotonic() < deadline, proc.output()
+            time.sleep(0.5)
+        assert "changed, reloading" in proc.output()
+        assert proc.stop(signal.SIGTERM) == 0, proc.output()
+    finally:
+        proc.kill()

@@ -143,3 +143,18 @@ def test_outbox_relay_sigkill_mid_batch_then_restart_delivers_all_in_order(
         seqs = [s for k, s in got if k == key]
         first_seen = list(dict.fromkeys(seqs))
         assert first_seen == list(range(total // 3)), (key, seqs)  # every row, in order per key
+
+
+def test_outbox_relay_call_command_once(rocketmq: Any) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    topic = rocketmq.create_topic(rocketmq.unique("DjOutboxCmd"))
+    for i in range(3):
+        send_via_outbox(topic, {"n": i})
+    out = io.StringIO()
+    call_command("rocketmq_outbox_relay", "--once", "--batch-size", "2", stdout=out)
+    assert "3 message(s) sent" in out.getvalue()
+    assert stored(rocketmq, topic) == 3
+    assert OutboxMessage.objects.filter(sent_at__isnull=True).count() == 0

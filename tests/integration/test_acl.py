@@ -5,6 +5,7 @@ and are logged; the yml is hot-reloaded; 10,000 forged requests over the wire ar
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import random
 import time
@@ -23,6 +24,8 @@ from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.signing import sign_request
 from rocketmq_integration.client import ClientConfig, ConsumeResult
 from rocketmq_integration.client.sync import SyncProducer, SyncPushConsumer
+from rocketmq_integration.errors import MQBrokerError
+from rocketmq_integration.template import RocketMQTemplate
 from tests.integration.client.helpers import CONSUMER, unique
 from tests.support.cluster import ServerGroup
 from tests.support.process import ServerProcess
@@ -130,6 +133,13 @@ def test_acl_on_our_broker(servers: ServerGroup, tmp_path: Path) -> None:
     finally:
         consumer.shutdown()
     assert sorted(m.body for m in got) == [f"m{i}".encode() for i in range(5)]
+    # the template signs through the same client config; without credentials it is refused
+    with RocketMQTemplate(unique("AclTpl"), namesrv_addr=ns, client_config=cc) as template:
+        assert template.send("AclT", "from-template").status.name == "SEND_OK"
+    anonymous = dataclasses.replace(cc, access_key="", secret_key="")
+    with RocketMQTemplate(unique("AclTpl"), namesrv_addr=ns, client_config=anonymous) as template:
+        with pytest.raises(MQBrokerError, match="No accessKey is configured"):
+            template.send("AclT", "anonymous")
 
     # ---- rejections: code, remark, nothing stored, a log line ----------------------------------
     raw = BlockingRemotingClient()
@@ -146,7 +156,7 @@ def test_acl_on_our_broker(servers: ServerGroup, tmp_path: Path) -> None:
         for request, reason in cases:
             resp = raw.invoke(addr, request, 5.0)
             assert (resp.code, resp.remark) == (ResponseCode.SYSTEM_ERROR, EXC + reason)
-        assert max_offsets(ns, "AclT") == 5 and max_offsets(ns, "Forbidden") == 0
+        assert max_offsets(ns, "AclT") == 6 and max_offsets(ns, "Forbidden") == 0
         log_text = broker.stdout_path.read_text() + broker.stderr_path.read_text()
         assert (
             "acl rejected request" in log_text and "Check signature failed for accessKey=appUser" in log_text
@@ -154,7 +164,7 @@ def test_acl_on_our_broker(servers: ServerGroup, tmp_path: Path) -> None:
 
         # ---- 10,000 forged requests over the wire: none accepted --------------------------------
         assert asyncio.run(_fuzz(addr, 10_000)) == 0
-        assert max_offsets(ns, "AclT") == 5
+        assert max_offsets(ns, "AclT") == 6
 
         # ---- hot reload: white-list 127.0.0.1 globally, then unsigned sends pass ------------------
         acl_file.write_text(acl_yml(white="127.0.0.1"))

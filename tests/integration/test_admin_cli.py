@@ -186,6 +186,10 @@ def test_admin_commands_against_our_broker(cluster: Cluster) -> None:
     err = adm("updateBrokerConfig", "-b", addr, "-k", "brokerConfigPath", "-v", "/x", rc=1)
     assert "CODE: 16" in err and "Can not update config in black list." in err
 
+    out = adm("updateTopicPerm", "-b", addr, "-t", topic, "-p", "4")
+    assert f"update topic perm from 6 to 4 in {addr} success." in out
+    _until(lambda: _rows(adm("topicRoute", "-t", topic, "-l"), "DefaultCluster")[0][-1] == "4")
+
     # ---- delete ---------------------------------------------------------------------------------
     out = adm("deleteSubGroup", "-c", "DefaultCluster", "-g", group)
     assert (

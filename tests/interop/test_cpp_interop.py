@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,63 @@ def produce_ok(cpp: CppRunner, cluster: Cluster, topic: str, count: int, run: st
     return result
 
 
+COUNT = 1000  # every direction: the same 1,000 messages (every 10th > 4 KiB) and the same checks
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a consumer (C++ or ours) reported for one message."""
+
+    msg_id: str
+    queue_id: int
+    queue_offset: int
+    store_size: int
+    body_len: int
+    reconsume_times: int
+
+
+def assert_delivered_as_sent(got: dict[int, Delivery], sent: dict[int, tuple[str, int]], run: str) -> None:
+    """Every message arrived once, with the id and queue offset its send reported, not redelivered;
+    the > 4 KiB ones were stored zlib-compressed; per queue the offsets are dense (0..n-1).
+    (Content, i.e. body, tags, keys and properties, is checked by the caller.)"""
+    missing = sorted(set(range(COUNT)) - set(got))
+    assert not missing, f"{len(missing)} messages never arrived, first {missing[:20]}"
+    assert set(got) == set(range(COUNT))
+    assert len({msg_id for msg_id, _ in sent.values()}) == COUNT  # unique message ids
+    for idx, d in got.items():
+        assert d.msg_id == sent[idx][0], f"msg id of #{idx}"
+        assert d.queue_offset == sent[idx][1], f"queue offset of #{idx}"
+        assert d.reconsume_times == 0
+        if len(make_message(idx, run).body) > 4096:  # stored zlib-compressed (sysFlag bit 0)
+            assert d.store_size < d.body_len, f"#{idx} was not stored compressed"
+    per_queue: dict[int, list[int]] = {}
+    for d in got.values():
+        per_queue.setdefault(d.queue_id, []).append(d.queue_offset)
+    for queue_id, offsets in per_queue.items():
+        assert sorted(offsets) == list(range(len(offsets))), f"queue {queue_id} offsets not dense"
+    assert len(per_queue) == 4  # all four queues were used
+
+
+def cpp_deliveries(consumed: CppResult, run: str, topic: str) -> dict[int, Delivery]:
+    out = {}
+    for idx, msg in acked_by_index(consumed, run).items():
+        assert_identical(msg, idx, run, topic)
+        uniq = msg["properties"].get("UNIQ_KEY") or msg["msg_id"]
+        out[idx] = Delivery(
+            uniq,
+            msg["queue_id"],
+            msg["queue_offset"],
+            msg["store_size"],
+            msg["body_len"],
+            msg["reconsume_times"],
+        )
+    return out
+
+
 def test_cpp_producer_to_cpp_push_consumer(cluster: Cluster, cpp: CppRunner) -> None:
     """Acceptance (a): 1,000 messages with tags, keys, properties and multi-byte UTF-8 bodies
     (every 10th > 4 KiB, so compressed by the producer) arrive intact at a C++ PushConsumer."""
-    count, run = 1000, unique("run")
-    topic = unique("InteropA")
+    run, topic = unique("run"), unique("InteropA")
     ensure_topic(cluster.broker_addr, cluster.namesrv_addr, topic, queues=4)
 
     consumer = cpp.start(
@@ -77,36 +130,17 @@ def test_cpp_producer_to_cpp_push_consumer(cluster: Cluster, cpp: CppRunner) -> 
         namesrv=cluster.namesrv_addr,
         topic=topic,
         group=unique("cpp_cg"),
-        expect=count,
+        expect=COUNT,
         timeout=240,
         linger=1,
     )
     consumer.wait_for_event("started", timeout=60)
-    produced = produce_ok(cpp, cluster, topic, count, run)
+    produced = produce_ok(cpp, cluster, topic, COUNT, run)
 
     consumed = consumer.wait(400)
     assert consumed.returncode == 0, consumed.describe()
-    by_idx = acked_by_index(consumed, run)
-    missing = sorted(set(range(count)) - set(by_idx))
-    assert not missing, f"{len(missing)} messages never arrived, first {missing[:20]}"
-    assert set(by_idx) == set(range(count))
-
-    sent = {s["i"]: s for s in produced.sent}
-    assert len({s["msg_id"] for s in sent.values()}) == count  # unique message ids
-    for idx, msg in by_idx.items():
-        assert_identical(msg, idx, run, topic)
-        assert msg["properties"].get("UNIQ_KEY") == sent[idx]["msg_id"], f"msg id of #{idx}"
-        assert msg["queue_offset"] == sent[idx]["offset"], f"queue offset of #{idx}"
-        assert msg["reconsume_times"] == 0
-        if len(make_message(idx, run).body) > 4096:  # stored zlib-compressed (sysFlag bit 0)
-            assert msg["store_size"] < msg["body_len"], f"#{idx} was not stored compressed"
-    # per queue, the offsets handed out by the broker are dense: 0..n-1
-    per_queue: dict[int, list[int]] = {}
-    for msg in by_idx.values():
-        per_queue.setdefault(msg["queue_id"], []).append(msg["queue_offset"])
-    assert sum(len(v) for v in per_queue.values()) == count
-    for queue_id, offsets in per_queue.items():
-        assert sorted(offsets) == list(range(len(offsets))), f"queue {queue_id} offsets not dense"
+    sent = {s["i"]: (s["msg_id"], s["offset"]) for s in produced.sent}
+    assert_delivered_as_sent(cpp_deliveries(consumed, run, topic), sent, run)
 
 
 def test_cpp_tag_expression_filters(cluster: Cluster, cpp: CppRunner) -> None:
@@ -157,10 +191,12 @@ def test_cpp_pull_consumer_explicit_offsets(cluster: Cluster, cpp: CppRunner) ->
 
 
 # ----------------------------------------------------------------------- with our Python client
-async def _send_with_our_producer(namesrv_addr: str, topic: str, count: int, run: str) -> dict[int, str]:
+async def _send_with_our_producer(
+    namesrv_addr: str, topic: str, count: int, run: str
+) -> dict[int, tuple[str, int]]:
     from rocketmq_integration.client import Message, Producer
 
-    ids: dict[int, str] = {}
+    sent: dict[int, tuple[str, int]] = {}
     async with Producer(unique("py_pg"), namesrv_addr=namesrv_addr) as producer:
         for i in range(count):
             spec = make_message(i, run)
@@ -169,42 +205,39 @@ async def _send_with_our_producer(namesrv_addr: str, topic: str, count: int, run
             msg.keys = spec.keys
             result = await producer.send(msg)
             assert result.status.name == "SEND_OK", result
-            ids[i] = result.msg_id
-    return ids
+            sent[i] = (result.msg_id, result.queue_offset)
+    return sent
 
 
 def test_our_producer_to_cpp_push_consumer(cluster: Cluster, cpp: CppRunner) -> None:
-    """Acceptance (b): messages sent by rocketmq_integration.client reach a C++ PushConsumer intact."""
-    count, run = 300, unique("run")
-    topic = unique("InteropB")
+    """Acceptance (b): the 1,000 messages sent by rocketmq_integration.client reach a C++
+    PushConsumer intact (same checks as C++ to C++)."""
+    run, topic = unique("run"), unique("InteropB")
     ensure_topic(cluster.broker_addr, cluster.namesrv_addr, topic, queues=4)
     consumer = cpp.start(
         "consume",
         namesrv=cluster.namesrv_addr,
         topic=topic,
         group=unique("cpp_cg"),
-        expect=count,
-        timeout=180,
+        expect=COUNT,
+        timeout=240,
         linger=1,
     )
     consumer.wait_for_event("started", timeout=60)
 
-    ids = asyncio.run(_send_with_our_producer(cluster.namesrv_addr, topic, count, run))
+    sent = asyncio.run(_send_with_our_producer(cluster.namesrv_addr, topic, COUNT, run))
 
-    consumed = consumer.wait(300)
+    consumed = consumer.wait(400)
     assert consumed.returncode == 0, consumed.describe()
-    by_idx = acked_by_index(consumed, run)
-    assert set(by_idx) == set(range(count))
-    for idx, msg in by_idx.items():
-        assert_identical(msg, idx, run, topic)
-        assert msg["msg_id"] == ids[idx], f"msg id of #{idx}"
+    assert_delivered_as_sent(cpp_deliveries(consumed, run, topic), sent, run)
 
 
 def test_cpp_producer_to_our_push_consumer(cluster: Cluster, cpp: CppRunner, tmp_path: Path) -> None:
-    """Acceptance (c): C++-produced messages (some zlib-compressed) reach our PushConsumer intact."""
+    """Acceptance (c): the 1,000 C++-produced messages (every 10th zlib-compressed) reach our
+    PushConsumer intact (same checks as C++ to C++)."""
     from rocketmq_integration.client import ConsumerConfig, ConsumeResult, MessageExt, PushConsumer
 
-    count, run = 300, unique("run")
+    count, run = COUNT, unique("run")
     topic = unique("InteropC")
     ensure_topic(cluster.broker_addr, cluster.namesrv_addr, topic, queues=4)
     got: dict[int, MessageExt] = {}
@@ -229,14 +262,12 @@ def test_cpp_producer_to_our_push_consumer(cluster: Cluster, cpp: CppRunner, tmp
         await consumer.start()
         try:
             produced = await asyncio.to_thread(produce_ok, cpp, cluster, topic, count, run)
-            await asyncio.wait_for(done.wait(), 180)
+            await asyncio.wait_for(done.wait(), 300)
         finally:
             await consumer.shutdown()
         return produced
 
     produced = asyncio.run(scenario())
-    sent = {s["i"]: s for s in produced.sent}
-    assert set(got) == set(range(count))
     for idx, m in got.items():
         expected = make_message(idx, run)
         assert m.topic == topic
@@ -244,8 +275,11 @@ def test_cpp_producer_to_our_push_consumer(cluster: Cluster, cpp: CppRunner, tmp
         assert m.tags == expected.tags and m.keys == expected.keys, f"tags/keys of #{idx}"
         for name, value in expected.properties.items():
             assert m.properties.get(name) == value, f"property {name} of #{idx}"
-        assert m.msg_id == sent[idx]["msg_id"], f"msg id of #{idx}"
-        assert m.queue_offset == sent[idx]["offset"], f"queue offset of #{idx}"
+    deliveries = {
+        idx: Delivery(m.msg_id, m.queue_id, m.queue_offset, m.store_size, len(m.body), m.reconsume_times)
+        for idx, m in got.items()
+    }
+    assert_delivered_as_sent(deliveries, {s["i"]: (s["msg_id"], s["offset"]) for s in produced.sent}, run)
 
 
 # ------------------------------------------------------------------- consumption modes (C++ only)

@@ -9,6 +9,12 @@ first. The lease table is written to ``config/popLeases.json`` shortly after eve
 shutdown, so leases survive a restart. A pop that finds nothing waits up to ``pollTime`` for an
 arrival on the topic or its retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too
 many pops are already parked).
+
+FIFO (``order=true`` in the pop header, as 5.x proxies send for a group with
+``consumeMessageOrderly``): a queue with popped, un-acked messages is *locked* — no further pop gets
+anything from it — until they are all acked; an expired lease is not revived to the retry topic
+but rewinds the queue, so the same messages come again, in order, before anything after them.
+The retry topic is not served to ordered pops.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ class PopService:
         self._parked: dict[str, list[_Parked]] = {}
         self._parked_count = 0
         self.revived = 0
+        #: queues popped in FIFO order: their expired leases rewind instead of reviving
+        self._order_keys: set[Key] = set()
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(RequestCode.POP_MESSAGE, self.pop)
@@ -154,7 +162,8 @@ class PopService:
             return request.make_response(ResponseCode.SYSTEM_ERROR, "POP supports TAG expressions only")
         flt = tag_filter(SubscriptionData.build(h.topic, h.exp or "*", 0, "TAG"))
         retry = pop_retry_topic(h.consumer_group, h.topic)
-        queues = [(retry, 0)] + (
+        order = bool(h.order)
+        queues = ([] if order else [(retry, 0)]) + (
             [(h.topic, h.queue_id)]
             if h.queue_id >= 0
             else [(h.topic, (q + h.born_time) % tc.read_queue_nums) for q in range(tc.read_queue_nums)]
@@ -181,6 +190,10 @@ class PopService:
                     )
                 q = self.table.ensure(key, committed)
             max_offset = ctx.store.get_max_offset_in_queue(topic, qid)
+            if order:
+                self._order_keys.add(key)
+                if q.leases:  # FIFO: locked until the messages in flight are acked
+                    continue
             if want <= 0 or q.next_offset >= max_offset:
                 rest += max(0, max_offset - q.next_offset)
                 continue
@@ -303,6 +316,8 @@ class PopService:
             return request.make_response(ResponseCode.NO_MESSAGE, str(exc))
         self.ctx.offsets.commit(key[0], key[1], key[2], committed)
         self._touch()
+        if key in self._order_keys and committed == self.table.queues[key].next_offset:
+            self.notify_arrival(key[1])  # the FIFO queue is unlocked: parked pops may take from it
         return request.make_response(ResponseCode.SUCCESS, None)
 
     def change_invisible_time(self, request: RemotingCommand, channel: Channel) -> RemotingCommand:
@@ -335,7 +350,14 @@ class PopService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout)
                 continue
+            rewound: set[str] = set()
             for key, offset, _lease in self.table.pop_expired(_now()):
+                q = self.table.get(key)
+                if key in self._order_keys and q is not None:  # FIFO: deliver the same again, in order
+                    q.next_offset = min(q.next_offset, offset)
+                    self.ctx.offsets.commit(key[0], key[1], key[2], q.committed())
+                    rewound.add(key[1])
+                    continue
                 try:
                     await self._revive(key, offset)
                 except Exception:
@@ -347,6 +369,8 @@ class PopService:
                 if q is not None:
                     self.ctx.offsets.commit(key[0], key[1], key[2], q.committed())
             self._touch()
+            for topic in rewound:
+                self.notify_arrival(topic)
 
     async def _revive(self, key: Key, offset: int) -> None:
         """Copy an expired message to the pop retry topic (or the DLQ past the retry limit)."""

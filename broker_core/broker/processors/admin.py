@@ -82,7 +82,8 @@ class AdminProcessor:
         )
         ctx.topics.update(tc)
         ctx.on_topics_changed()
-        return request.make_response()
+        # Apache's SUCCESS here keeps the remark its response object was created with (captured frame)
+        return request.make_response(remark="not set any response code")
 
     def delete_topic(self, request: RemotingCommand, channel: Channel) -> RemotingCommand:
         try:

@@ -122,6 +122,13 @@ class SendProcessor:
         if isinstance(parked, RemotingCommand):
             return parked
         store_topic, store_qid, props, sys_flag = parked
+        wait = find_property(props, MessageConst.WAIT) != "false"  # absent = wait (Apache isWaitStoreMsgOK)
+        if store_topic == topic and "WAIT\x01" in props:
+            # Apache stores a message without its WAIT property (9 bytes less per record); parked ones
+            # (delay level, transaction half) are re-encoded there with it, as here.
+            props = replace_property(props, MessageConst.WAIT, None)
+        if props.endswith("\x02"):  # as messageProperties2String writes it: no trailing separator
+            props = props[:-1]
         msg = BrokerMessage(
             topic=store_topic,
             queue_id=store_qid,
@@ -135,7 +142,6 @@ class SendProcessor:
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
-        wait = find_property(props, MessageConst.WAIT) != "false"  # absent = wait (Apache isWaitStoreMsgOK)
         put = self.ctx.store.put_message(msg, wait_store_msg_ok=wait)
         pending = self._respond(request, queue_id, put, msg.topic)
         if store_topic == TRANS_HALF_TOPIC:

@@ -11,6 +11,7 @@ from rocketmq_integration.client import Message, Producer, PushConsumer, SendSta
 from tests.integration.client.helpers import CLIENT, CONSUMER, Collector, run, unique
 from tests.integration.proxy.conftest import ProxyCluster
 from tests.integration.proxy.test_rmq5_basic import receive_all
+from tests.support.cpp import CppRunner
 from tests.support.rmq5 import Rmq5Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -94,3 +95,31 @@ def test_thousand_sent_over_remoting_received_by_5x_simple_consumer(
         assert m["props"] == {"idx": str(i)}
         assert m["group"] == (f"g{i % 5}" if i % 2 else None)
         assert not m["corrupted"]
+
+
+@pytest.mark.interop
+def test_sent_by_5x_client_consumed_by_cpp_client(
+    proxy_cluster: ProxyCluster, rmq5: Callable[..., Rmq5Client], cpp: CppRunner
+) -> None:
+    topic = proxy_cluster.topic("X5toCpp", queues=2)
+    consumer = cpp.start(
+        "consume", namesrv=proxy_cluster.namesrv.addr, topic=topic, group=unique("cpp_cgx"), expect=100,
+        timeout=120, property_keys="idx,__SHARDINGKEY",
+    )  # fmt: skip
+    consumer.wait_for_event("started", timeout=60)
+    producer = rmq5()
+    producer.call("producer", topics=[topic])
+    specs = [
+        {"topic": topic, "body": f"c{i}", "tag": "TagC", "keys": [f"ck{i}"], "props": {"idx": str(i)},
+         **({"group": "gc"} if i % 2 else {})}
+        for i in range(100)
+    ]  # fmt: skip
+    ids = producer.call("send_async", messages=specs, timeout=120)["ids"]
+    consumed = consumer.wait(240)
+    assert consumed.returncode == 0, consumed.describe()
+    by_idx = {int(m["properties"]["idx"]): m for m in consumed.messages if m["action"] == "success"}
+    assert sorted(by_idx) == list(range(100))
+    for i, m in by_idx.items():
+        assert m["body"] == f"c{i}" and m["tags"] == "TagC" and m["keys"] == f"ck{i}"
+        assert m["properties"].get("UNIQ_KEY") == ids[i]
+        assert m["properties"].get("__SHARDINGKEY") == ("gc" if i % 2 else None)

@@ -112,7 +112,10 @@ class Command(BaseCommand):
         specs = worker.specs()
         if specs:
             listener_started.send(type(self), specs=specs)
-        status = worker.run()
+        try:
+            status = worker.run()
+        except OSError as exc:  # e.g. the health port is taken
+            raise CommandError(f"listener worker could not start: {exc}", returncode=1) from exc
         if specs:
             listener_stopped.send(type(self), specs=specs, status=status)
         if status != 0:

@@ -1,0 +1,1 @@
+"""The shop: orders, payments, notifications and the RocketMQ listeners that connect them."""
