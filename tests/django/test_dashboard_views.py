@@ -195,6 +195,6 @@ def test_dlq_page_lists_the_dead_letter_and_resend_redelivers_it(
 
 
 def test_trace_page_says_when_tracing_is_off(staff: Client, namesrv: str, settings: Any) -> None:
-    settings.ROCKETMQ_DASHBOARD = {"TRACE_TOPIC": "NoTraceTopicHere"}
+    settings.ROCKETMQ_DASHBOARD = {**settings.ROCKETMQ_DASHBOARD, "TRACE_TOPIC": "NoTraceTopicHere"}
     page = staff.get(reverse("rocketmq_dashboard:trace", args=["AB" * 16])).content.decode()
     assert "message trace is off" in page
