@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.test import override_settings
@@ -158,3 +159,45 @@ def test_signals_middleware_sends_and_isolates_receiver_errors() -> None:
             sig.disconnect(dispatch_uid="t-ok")
             sig.disconnect(dispatch_uid="t-broken")
     assert seen == ["sig.test:0:NoneType", "sig.test:0:NoneType", "sig.test:0:ValueError"]
+
+
+def test_namespace_credentials_and_trace_settings_reach_template_and_runner() -> None:
+    rocketmq = {
+        "NAMESPACE": "shop",
+        "PRODUCER": {
+            "GROUP": "pg",
+            "ACCESS_KEY": "ak",
+            "SECRET_KEY": "sk",
+            "INSTANCE_NAME": "web-1",
+            "ENABLE_MSG_TRACE": True,
+        },
+    }
+    with override_settings(ROCKETMQ=rocketmq):
+        template = get_template()
+        cc = template.client_config
+        assert cc is not None
+        assert (cc.namespace, cc.access_key, cc.secret_key, cc.instance_name) == ("shop", "ak", "sk", "web-1")
+        assert template.producer_config is not None and template.producer_config.enable_msg_trace
+        runner_cc = configured_container().listener_runner().client_config
+        assert runner_cc is not None and (runner_cc.namespace, runner_cc.access_key) == ("shop", "ak")
+
+
+def test_namespace_round_trip_through_template_and_runner(rocketmq_cluster: object) -> None:
+    from rocketmq_integration.django.worker import build_runner
+    from rocketmq_integration.listeners import ConsumeFrom, build_spec
+    from rocketmq_integration.pytest_plugin import MessageCollector
+
+    cluster: Any = rocketmq_cluster
+    topic, group = cluster.unique("DjNs"), cluster.unique("DjNsG")
+    cluster.create_topic(f"tenant1%{topic}")  # what the namespaced clients use on the wire
+    got = MessageCollector()
+    with override_settings(ROCKETMQ={"NAME_SERVER": cluster.namesrv_addr, "NAMESPACE": "tenant1"}):
+        runner = build_runner()
+        runner.run_spec(
+            build_spec(got, topic=topic, consumer_group=group, consume_from=ConsumeFrom.FIRST_OFFSET)
+        )
+        try:
+            get_template().send(topic, "in-namespace")
+            assert got.wait_for(1, timeout=60) == ["in-namespace"]
+        finally:
+            runner.stop(10)

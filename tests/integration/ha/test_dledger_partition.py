@@ -1,7 +1,8 @@
 """DLedger partition (issue 11, acceptance 2): the members talk through fault-injecting proxies.
 
 The leader is cut off from both followers: it steps down and accepts no write, while the majority
-elects a new leader that does. After healing, the old leader rejoins as a follower, drops its
+elects a new leader that does (and delivers delay-level messages: the schedule service follows
+leadership). After healing, the old leader rejoins as a follower, drops its
 uncommitted tail, and the three commit logs converge (identical up to the committed end).
 """
 
@@ -57,6 +58,7 @@ def test_partitioned_leader_steps_down_minority_refuses_writes_and_logs_converge
             "enableDLegerCommitLog": "true", "dLegerGroup": "broker-a", "dLegerPeers": peers,
             "dLegerSelfId": i, "heartBeatTimeIntervalMs": 500, "maxHeartBeatLeak": 3,
             "maxVoteIntervalMs": 500, "maxWaitAckTimeMs": 1000, "registerNameServerPeriod": 10000,
+            "messageDelayLevel": " ".join(["1s"] * 18),
         }  # fmt: skip
         members[i] = servers.broker(namesrv, conf=conf, broker_name="broker-a", broker_id=int(i[1:]) + 1)
     by_addr = {m.addr: i for i, m in members.items()}
@@ -91,6 +93,14 @@ def test_partitioned_leader_steps_down_minority_refuses_writes_and_logs_converge
             body = f"after-{i}".encode()
             assert send(client, members[new].addr, TOPIC, body).code == ResponseCode.SUCCESS
             acked.append(body)
+        # delay levels are delivered by the new leader (its schedule service follows leadership)
+        assert send(client, members[new].addr, TOPIC, b"delayed", delay_level=1).code == ResponseCode.SUCCESS
+        acked.append(b"delayed")
+        wait_for(
+            lambda: b"delayed" in (read_queue(client, members[new].addr, TOPIC, 0) or []),
+            20,
+            "delayed message",
+        )
 
         for proxy in proxies.values():
             proxy.unblock()
