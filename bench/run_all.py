@@ -15,8 +15,8 @@ py-consume     ``rocketmq_integration.client.PushConsumer`` drains the py-produc
 After the table (unless ``--only`` is given) the standalone feature benchmarks listed in
 ``FEATURE_BENCHES`` run one after another, each printing its own figures: store append path,
 SYNC_FLUSH group commit vs the disk's fsync rate, consume throughput and latency (ours vs C++),
-filtered consumption and transactional send, timer messages, the framework layer's overhead, and
-the official 5.x client through the gRPC proxy.
+filtered consumption and transactional send, timer messages, the framework layer's overhead,
+Django's transaction-aware sending, and the official 5.x client through the gRPC proxy.
 
 Reported per scenario (median over runs): messages/s, MiB/s, send latency p50/p99 (ms, produce
 scenarios), and the broker's peak RSS (``VmRSS`` from ``/proc/PID/status``, sampled every 100 ms).
@@ -401,6 +401,7 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
         ["ops_bench.py", "--rounds", "3"],
     ),
     ("Celery over rocketmq:// vs Celery over Redis (tasks/s, latency)", ["celery_bench.py"]),
+    ("Django: send_on_commit and the outbox relay vs a direct send (SQLite)", ["django_bench.py"]),
     ("5.x client through the gRPC proxy: produce / consume", ["proxy_bench.py"]),
 ]
 

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--port", type=int, help="gRPC port (default 8081)")
     px.add_argument("--tls-cert", help="PEM certificate: serve TLS and plaintext on the one port")
     px.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    px.add_argument("--acl-file", help="plain_acl.yml: require signed 5.x clients, act as their account")
     px.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
 
     for name, text in (

@@ -28,7 +28,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from rocketmq_integration.client.config import ProducerConfig
+from rocketmq_integration.client.config import ClientConfig, ProducerConfig
 from rocketmq_integration.converters import get_converter
 from rocketmq_integration.errors import TemplateNotConfiguredError
 from rocketmq_integration.idempotency import InMemoryIdempotencyStore
@@ -50,17 +50,41 @@ def _producer_config(options: Mapping[str, Any] | None) -> ProducerConfig:
         retry_times_when_send_failed=int(o.get("retry_times_when_send_failed", 2)),
         compress_msg_body_over_howmuch=int(o.get("compress_message_body_threshold", 4096)),
         max_message_size=int(o.get("max_message_size", 4 * 1024 * 1024)),
+        enable_msg_trace=bool(o.get("enable_msg_trace", False)),
+        customized_trace_topic=str(o.get("customized_trace_topic") or ""),
     )
 
 
+def client_config(
+    name_server: str | None, producer: Mapping[str, Any] | None = None, namespace: str | None = None
+) -> ClientConfig:
+    """Connection settings: the NameServer, the namespace, and the producer section's ACL
+    credentials and instance name (used by the template and by the listener runner alike)."""
+    o = dict(producer or {})
+    options: dict[str, Any] = {
+        "namesrv_addr": name_server or DEFAULT_NAMESRV,
+        "namespace": namespace or "",
+        "access_key": o.get("access_key") or "",
+        "secret_key": o.get("secret_key") or "",
+    }
+    if o.get("instance_name"):
+        options["instance_name"] = o["instance_name"]
+    return ClientConfig(**options)
+
+
 def build_template(
-    name: str, name_server: str | None, producer: Mapping[str, Any] | None, converter: Any
+    name: str,
+    name_server: str | None,
+    producer: Mapping[str, Any] | None,
+    converter: Any,
+    namespace: str | None = None,
 ) -> RocketMQTemplate:
     """A template from settings-shaped values."""
     pc = _producer_config(producer)
     return RocketMQTemplate(
         pc.group,
         namesrv_addr=name_server or DEFAULT_NAMESRV,
+        client_config=client_config(name_server, producer, namespace),
         producer_config=pc,
         converter=converter,
         send_timeout=pc.send_msg_timeout,
@@ -77,8 +101,10 @@ class TemplateRegistry:
         settings: Mapping[str, Any] | None,
         converter: Any,
         name_server: str | None,
+        namespace: str | None = None,
     ) -> None:
         self._templates: dict[str, RocketMQTemplate] = {"default": default}
+        self._namespace = namespace
         self._settings = dict(settings or {})
         self._converter = converter
         self._name_server = name_server
@@ -96,8 +122,9 @@ class TemplateRegistry:
                 if opts is None:
                     raise TemplateNotConfiguredError(name, sorted({"default", *self._settings}))
                 self._templates[name] = build_template(
-                    name, opts.get("name_server") or self._name_server, opts.get("producer"), self._converter
-                )
+                    name, opts.get("name_server") or self._name_server, opts.get("producer"), self._converter,
+                    self._namespace,
+                )  # fmt: skip
             return self._templates[name]
 
     def close(self) -> None:
@@ -114,9 +141,11 @@ class RocketMQContainer(containers.DeclarativeContainer):
     config = providers.Configuration(default={"converter": "default", "name_server": DEFAULT_NAMESRV})
 
     converter = providers.Singleton(get_converter, config.converter)
-    template = providers.Singleton(build_template, "default", config.name_server, config.producer, converter)
+    template = providers.Singleton(
+        build_template, "default", config.name_server, config.producer, converter, config.namespace
+    )
     templates = providers.Singleton(
-        TemplateRegistry, template, config.templates, converter, config.name_server
+        TemplateRegistry, template, config.templates, converter, config.name_server, config.namespace
     )
     idempotency_store = providers.Singleton(InMemoryIdempotencyStore)
     metrics = providers.Singleton(MetricsMiddleware)
@@ -125,6 +154,7 @@ class RocketMQContainer(containers.DeclarativeContainer):
         ListenerRunner,
         listener_registry,
         namesrv_addr=config.name_server,
+        client_config=providers.Factory(client_config, config.name_server, config.producer, config.namespace),
         converter=converter,
         middlewares=providers.List(metrics),
         idempotency_store=idempotency_store,

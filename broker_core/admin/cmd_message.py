@@ -13,7 +13,15 @@ from typing import TextIO
 
 from broker_core.admin.client import RETRY_PREFIX, AdminError, MQAdmin
 from broker_core.admin.cmd_group import parse_timestamp
-from broker_core.admin.registry import command, human_time, human_time2, java_map_str, jfmt, parse_bool
+from broker_core.admin.registry import (
+    command,
+    human_time,
+    human_time2,
+    java_map_str,
+    java_str,
+    jfmt,
+    parse_bool,
+)
 from broker_core.message.model import MessageExt
 from broker_core.message.msg_id import UniqIdGenerator
 from broker_core.message.properties import MessageConst, encode_properties
@@ -80,8 +88,8 @@ def print_message(admin: MQAdmin, msg: MessageExt, out: TextIO, offset_id: bool 
     if offset_id:
         out.write(jfmt(fmt_s, "OffsetID:", msg.offset_msg_id))
     out.write(jfmt(fmt_s, "Topic:", msg.topic))
-    out.write(jfmt(fmt_s, "Tags:", f"[{msg.tags}]"))
-    out.write(jfmt(fmt_s, "Keys:", f"[{msg.keys}]"))
+    out.write(jfmt(fmt_s, "Tags:", f"[{java_str(msg.tags)}]"))
+    out.write(jfmt(fmt_s, "Keys:", f"[{java_str(msg.keys)}]"))
     out.write(jfmt(fmt_d, "Queue ID:", msg.queue_id))
     out.write(jfmt(fmt_d, "Queue Offset:", msg.queue_offset))
     out.write(jfmt(fmt_d, "CommitLog Offset:", msg.commit_log_offset))
@@ -314,9 +322,9 @@ def _consume_opts(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _print_pulled(msgs: list[MessageExt], out: TextIO) -> None:
+def _print_pulled(msgs: list[MessageExt], out: TextIO, broker: str | None = None) -> None:
     for m in msgs:
-        desc = (f"MessageExt [brokerName=null, queueId={m.queue_id}, storeSize={m.store_size}, "
+        desc = (f"MessageExt [brokerName={java_str(broker)}, queueId={m.queue_id}, storeSize={m.store_size}, "
                 f"queueOffset={m.queue_offset}, sysFlag={m.sys_flag}, bornTimestamp={m.born_timestamp}, "
                 f"bornHost=/{_host(m.born_host)}, storeTimestamp={m.store_timestamp}, storeHost=/{_host(m.store_host)}, "
                 f"msgId={m.msg_id}, commitLogOffset={m.commit_log_offset}, bodyCRC={m.body_crc}, "
@@ -335,7 +343,7 @@ def _pull_range(
         code, nxt, msgs = admin.pull(addr, topic, qid, offset, min(hi - offset + 1, 32), group)
         if code == ResponseCode.SUCCESS and msgs:
             out.write("Consume ok\n")
-            _print_pulled(msgs, out)
+            _print_pulled(msgs, out, broker)
         elif code == ResponseCode.PULL_RETRY_IMMEDIATELY:
             out.write(f"{mq} no matched msg. status=NO_MATCHED_MSG, offset={nxt}\n")
         else:

@@ -78,6 +78,8 @@ class BrokerApp:
         self.store_config = store_config
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._role_lock = asyncio.Lock()
+        self._leader_services = False
 
     def _build(self) -> None:
         cfg = self.config
@@ -155,6 +157,19 @@ class BrokerApp:
         self.registrar.cfg = self.config
         if self._started:
             self.registrar.register_soon()
+            self._tasks.append(asyncio.get_running_loop().create_task(self._follow_leadership(role)))
+
+    async def _follow_leadership(self, role: BrokerRole) -> None:
+        """DLedger: delay-level delivery and transaction check-back run on the leader only."""
+        async with self._role_lock:
+            leading = role is not BrokerRole.SLAVE
+            if leading and not self._leader_services:
+                self.schedule.start()
+                self.tx_checker.start()
+            elif not leading and self._leader_services:
+                await self.schedule.stop()
+                await self.tx_checker.stop()
+            self._leader_services = leading
 
     def _runtime_extra(self) -> dict[str, str]:
         """``scheduleMessageOffset_<level>`` = "delivered,max" as Apache's runtime info reports it."""
@@ -197,6 +212,7 @@ class BrokerApp:
             self.schedule.start()
             self.timer.start()
             self.tx_checker.start()
+            self._leader_services = True
         self.pop.start()
         self.ctx.stats.start()
         self.metrics: MetricsServer | None = None

@@ -250,7 +250,7 @@ class StoreStats:
             marks["msgGetTotalTodayMorning"] = self.get_transferred
 
     def tps(self, column: int) -> str:
-        """``"t10 t60 t600"`` of one sampled column (1 puts, 2 found, 3 miss, 4 transferred; 0 all gets)."""
+        """``"t10 t60 t600"`` (each as Java prints a double) of one sampled column (1 puts, 2 found, 3 miss, 4 transferred; 0 all gets)."""
         now = (time.monotonic(), self.put_times, self.get_found, self.get_miss, self.get_transferred)
         parts: list[str] = []
         for window in self.WINDOWS:
@@ -266,7 +266,7 @@ class StoreStats:
                 delta: float = (now[2] - first[2]) + (now[3] - first[3])
             else:
                 delta = now[column] - first[column]
-            parts.append(f"{delta / (now[0] - first[0]):.2f}")
+            parts.append(repr(delta / (now[0] - first[0])))  # Java's Double.toString
         return " ".join(parts)
 
     def latency_percentile(self, q: float) -> float:

@@ -19,7 +19,9 @@ from pathlib import Path
 import grpc
 import structlog
 
+from broker_core.errors import BrokerCoreError
 from broker_core.logsetup import configure_logging
+from broker_core.proxy.auth import Authenticator
 from broker_core.proxy.backend import Backend
 from broker_core.proxy.portshare import PortShare
 from broker_core.proxy.service import MessagingService
@@ -45,6 +47,7 @@ class ProxyConfig:
         host: address to listen on (and to advertise in routes when the client names none).
         port: gRPC port (Apache's proxy default 8081; 0 = any free port).
         tls_cert / tls_key: PEM files; when both are set the port speaks TLS and plaintext.
+        acl_file: ``plain_acl.yml``; when set clients must sign their calls (see ``proxy.auth``).
     """
 
     namesrv_addrs: tuple[str, ...]
@@ -52,6 +55,7 @@ class ProxyConfig:
     port: int = 8081
     tls_cert: str | None = None
     tls_key: str | None = None
+    acl_file: str | None = None
 
 
 class ProxyApp:
@@ -83,6 +87,10 @@ class ProxyApp:
             if self.port == 0:
                 raise OSError(f"cannot listen on {cfg.host}:{cfg.port}")
         self.service = MessagingService(self.backend, (cfg.host, self.port))
+        if cfg.acl_file is not None:
+            authenticator = Authenticator(Path(cfg.acl_file))
+            self.service.authenticator = authenticator
+            self.backend.identity = authenticator.proxy_identity
         rpc.add_MessagingServiceServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         await server.start()
         self._server = server
@@ -119,6 +127,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         port=8081 if args.port is None else args.port,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        acl_file=args.acl_file,
     )
     return asyncio.run(_serve(ProxyApp(config)))
 
@@ -130,7 +139,7 @@ async def _serve(app: ProxyApp) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         port = await app.start()
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, BrokerCoreError) as exc:
         print(f"proxy: cannot start: {exc}", file=sys.stderr)
         return 1
     print(f"proxy listening on {app.config.host}:{port}", flush=True)

@@ -22,6 +22,7 @@ import structlog
 from broker_core.errors import RemotingError
 from broker_core.message.codec import decode_records
 from broker_core.message.model import MessageExt
+from broker_core.proxy.auth import CURRENT, Credentials
 from broker_core.proxy.convert import PROXY_PRODUCER_GROUP
 from broker_core.remoting import fastjson
 from broker_core.remoting.body.heartbeat import HeartbeatData
@@ -34,6 +35,7 @@ from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.namesrv import GetRouteInfoRequestHeader
 from broker_core.remoting.headers.transaction import CheckTransactionStateRequestHeader
+from broker_core.remoting.signing import sign_request
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +74,8 @@ class Backend:
         dispatcher = Dispatcher()
         dispatcher.register(RequestCode.CHECK_TRANSACTION_STATE, self._check_state)
         self.client = RemotingClient(dispatcher=dispatcher)
+        #: the proxy's own account for its own requests when the brokers enforce ACL
+        self.identity: Credentials | None = None
         self._routes: dict[str, tuple[float, TopicRouteData]] = {}
         self._broker_addrs: dict[str, str] = {}
         self._addr_names: dict[str, str] = {}
@@ -138,7 +142,11 @@ class Backend:
             return cached[1]
         groups: frozenset[str] = cached[1] if cached is not None else frozenset()
         try:
-            resp = await self.invoke(addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {})
+            token = CURRENT.set(None)  # an admin request: always as the proxy itself
+            try:
+                resp = await self.invoke(addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {})
+            finally:
+                CURRENT.reset(token)
             if resp.code == ResponseCode.SUCCESS and resp.body:
                 table = fastjson.loads(resp.body).get("subscriptionGroupTable") or {}
                 groups = frozenset(
@@ -164,7 +172,16 @@ class Backend:
         if addr not in self._heartbeat_sent:
             self._heartbeat_sent.add(addr)
             await self._heartbeat(addr)
-        return await self.client.invoke(addr, request, self.timeout if timeout is None else timeout)
+        self._sign(request, CURRENT.get())
+        resp = await self.client.invoke(addr, request, self.timeout if timeout is None else timeout)
+        if resp.code == ResponseCode.SYSTEM_ERROR and "AclException" in (resp.remark or ""):
+            resp.code = ResponseCode.NO_PERMISSION  # the broker's ACL said no: FORBIDDEN for the client
+        return resp
+
+    def _sign(self, request: RemotingCommand, who: Credentials | None) -> None:
+        who = who or self.identity
+        if who is not None:
+            sign_request(request, who.access_key, who.secret_key)
 
     async def oneway(self, addr: str, code: int, ext: dict[str, str]) -> None:
         request = RemotingCommand.request(code, ext, oneway=True, serialize_type=SerializeType.JSON)
@@ -174,6 +191,7 @@ class Backend:
     async def _heartbeat(self, addr: str) -> None:
         data = HeartbeatData(client_id=self.client_id, producer_groups=[PROXY_PRODUCER_GROUP])
         request = RemotingCommand.request(RequestCode.HEART_BEAT, None, data.encode())
+        self._sign(request, None)
         try:
             await self.client.invoke(addr, request, self.timeout)
         except Exception as exc:  # a broker that is down now is retried on the next round

@@ -13,6 +13,7 @@ POLLING_TIMEOUT = 210
 
 _MAP: dict[int, int] = {
     ResponseCode.SUCCESS: pb.OK,
+    ResponseCode.REQUEST_CODE_NOT_SUPPORTED: pb.UNSUPPORTED,  # e.g. POP on a 4.x broker
     ResponseCode.SYSTEM_BUSY: pb.TOO_MANY_REQUESTS,
     ResponseCode.FLUSH_DISK_TIMEOUT: pb.MASTER_PERSISTENCE_TIMEOUT,
     ResponseCode.FLUSH_SLAVE_TIMEOUT: pb.SLAVE_PERSISTENCE_TIMEOUT,

@@ -34,22 +34,15 @@ def _java_key(key: str) -> bytes:
 
 def combine_content(ext_fields: Mapping[str, str], body: bytes | None, skip: frozenset[str]) -> bytes:
     """The bytes that are signed: sorted ext-field values (minus ``skip``) then the body."""
-    keys = [k for k in ext_fields if k not in skip]
-    if all(k.isascii() for k in keys):  # code-point order == UTF-16 order for ASCII: the fast sort
-        keys.sort()
-    else:
-        keys.sort(key=_java_key)
-    content = "".join(ext_fields[k] for k in keys).encode("utf-8")
+    content = _head(ext_fields, skip)
     return content + body if body else content
 
 
 def _head(ext_fields: Mapping[str, str], skip: frozenset[str]) -> bytes:
-    keys = [k for k in ext_fields if k not in skip]
-    if all(k.isascii() for k in keys):
-        keys.sort()
-    else:
+    keys = sorted(ext_fields)
+    if not "".join(keys).isascii():  # code-point order == UTF-16 order for ASCII keys (the norm)
         keys.sort(key=_java_key)
-    return "".join([ext_fields[k] for k in keys]).encode("utf-8")
+    return "".join([ext_fields[k] for k in keys if k not in skip]).encode("utf-8")
 
 
 def hmac_template(secret_key: str) -> hmac.HMAC:

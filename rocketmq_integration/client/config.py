@@ -95,7 +95,7 @@ class ClientConfig:
     mq_client_api_timeout: float = 3.0
     poll_name_server_interval: float = 30.0
     route_discovery_first_delay: float = 0.5
-    route_discovery_max_delay: float = 2.0
+    route_discovery_max_delay: float = 1.0
     heartbeat_broker_interval: float = 30.0
     persist_consumer_offset_interval: float = 5.0
     pull_time_delay_when_exception: float = 1.0

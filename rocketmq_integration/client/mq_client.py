@@ -1,9 +1,10 @@
 """MQClientInstance: what all producers and consumers of one (NameServer, client id) share.
 
 It owns the remoting connections, the route cache (refreshed every ``poll_name_server_interval``
-with NameServer fail-over; a subscribed topic that has no route yet is re-queried after 0.5 s, 1 s,
-then every ``route_discovery_max_delay``, so a listener started before its topic exists gets the
-first message within about 2 s of the send that creates it), the heartbeat timer, and the handler for broker-initiated requests
+with NameServer fail-over; a subscribed topic that has no route yet is re-queried after 0.5 s,
+then every ``route_discovery_max_delay`` (1 s), so a listener started before its topic exists
+gets the first message within about 1.5 s of the send that creates it), the heartbeat timer, and
+the handler for broker-initiated requests
 (NOTIFY_CONSUMER_IDS_CHANGED -> immediate rebalance; the admin requests about a consumer are
 answered by ``client_handlers``). Producers and consumers register their
 group here so the heartbeat carries all of them.

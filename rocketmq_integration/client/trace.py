@@ -2,8 +2,9 @@
 Apache's encoding, batched and sent asynchronously to the trace topic.
 
 :class:`TraceDispatcher` is ``AsyncTraceDispatcher``: contexts are offered without blocking into a
-queue of 1024 (full -> dropped and counted in ``discarded``); one task collects them and sends a
-trace message once its text reaches 118,000 characters or its first context is 500 ms old. The
+queue of 1024 (full -> dropped and counted in ``discarded``); one task drains the queue every
+100 ms and sends a trace message once its text reaches 118,000 characters or its first context is
+500 ms old. The
 dispatcher owns an inner producer (group ``_INNER_TRACE_PRODUCER-<group>-<PRODUCE|CONSUME>``)
 that is never traced itself. Trace messages carry as KEYS every traced msgId and message key, so
 the trace topic's index finds them by msgId (:func:`query_trace`).
@@ -54,6 +55,7 @@ log = get_logger(__name__)
 
 QUEUE_SIZE = 1024
 MAX_DELAY = 0.5
+POLL_INTERVAL = 0.1
 
 
 def message_type_of(properties: dict[str, str]) -> MessageType:
@@ -109,8 +111,7 @@ class TraceDispatcher:
         """Send what is queued (bounded by ``timeout``), then stop the inner producer."""
         if self._task is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drain(), timeout)
+        await self.flush(timeout)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -120,10 +121,6 @@ class TraceDispatcher:
         if self._producer is not None:
             await self._producer.shutdown()
             self._producer = None
-
-    async def _drain(self) -> None:
-        while not self._queue.empty():
-            await asyncio.sleep(0.02)
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every offered context was sent (tests, shutdown)."""
@@ -215,34 +212,37 @@ class TraceDispatcher:
 
     # ---- sending ------------------------------------------------------------------------------
     async def _run(self) -> None:
+        """Collect contexts in 100 ms polling windows (one timer per window, not per context) into
+        a segment; send it when its text reaches the size limit or its first context is
+        ``max_delay`` old."""
+        batch: list[TraceContext] = []
+        texts: list[str] = []
+        size = 0
+        first_at = 0.0
         while True:
-            first = await self._queue.get()
-            self._pending = True
-            batch = [first]
-            texts = [encode_context(first)]
-            size = len(texts[0])
-            deadline = time.monotonic() + self.max_delay
-            while size < MAX_TRACE_MESSAGE_TEXT:
-                # take what is already queued without a timer per item; wait only when empty
-                while not self._queue.empty() and size < MAX_TRACE_MESSAGE_TEXT:
-                    ctx = self._queue.get_nowait()
-                    batch.append(ctx)
-                    texts.append(encode_context(ctx))
-                    size += len(texts[-1])
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or size >= MAX_TRACE_MESSAGE_TEXT:
-                    break
-                try:
-                    ctx = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+            if not batch:
+                self._pending = False
+                ctx = await self._queue.get()
+                self._pending = True
+                batch, texts, first_at = [ctx], [encode_context(ctx)], time.monotonic()
+                size = len(texts[0])
+            await asyncio.sleep(min(POLL_INTERVAL, max(0.0, first_at + self.max_delay - time.monotonic())))
+            while not self._queue.empty():
+                ctx = self._queue.get_nowait()
                 batch.append(ctx)
                 texts.append(encode_context(ctx))
                 size += len(texts[-1])
-            task = asyncio.get_running_loop().create_task(self._send(batch, "".join(texts)))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-            self._pending = False
+                if size >= MAX_TRACE_MESSAGE_TEXT:
+                    self._dispatch(batch, texts)
+                    batch, texts, size, first_at = [], [], 0, time.monotonic()
+            if batch and time.monotonic() - first_at >= self.max_delay:
+                self._dispatch(batch, texts)
+                batch, texts, size = [], [], 0
+
+    def _dispatch(self, batch: list[TraceContext], texts: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(batch, "".join(texts)))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     async def _send(self, batch: list[TraceContext], text: str) -> None:
         keys: list[str] = []

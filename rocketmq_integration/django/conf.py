@@ -233,6 +233,7 @@ def container_config(cfg: RocketMQSettings | None = None) -> dict[str, Any]:
         "producer": _lower(cfg["PRODUCER"]),
         "templates": templates,
         "converter": converter,
+        "namespace": cfg["NAMESPACE"] if isinstance(cfg["NAMESPACE"], str) else "",
         "consumer": {"listeners": toggles if isinstance(toggles, Mapping) else {}},
     }
 

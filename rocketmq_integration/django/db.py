@@ -122,9 +122,11 @@ class OutboxRelay:
         lease: seconds a relay's lease lasts without renewal (default ``OUTBOX.LEASE``); a crashed
             relay's rows are taken over after it.
         name: the lease name (relays with different names would race; keep the default).
+        mark_every: sends per "mark sent" transaction (1: a commit per row, fewest re-sends after
+            a crash; larger: fewer commits).
 
     Delivery is at least once: a row is marked sent only after the broker stored it, so a relay
-    killed between the two re-sends that row (with the same msg id) after restart. A failed send
+    killed between the two re-sends those rows (with the same msg ids) after restart. A failed send
     ends the round, so no later row overtakes it.
     """
 
@@ -136,6 +138,7 @@ class OutboxRelay:
         poll_interval: float | None = None,
         lease: float | None = None,
         name: str = "outbox",
+        mark_every: int = 10,
     ) -> None:
         opts = get_config()["OUTBOX"]
         self.using = using or opts["DATABASE"]
@@ -143,6 +146,7 @@ class OutboxRelay:
         self.poll_interval = float(poll_interval if poll_interval is not None else opts["POLL_INTERVAL"])
         self.lease = float(lease or opts["LEASE"])
         self.name = name
+        self.mark_every = max(1, mark_every)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stop_event = threading.Event()
         self.sent = 0
@@ -193,31 +197,50 @@ class OutboxRelay:
 
     def send_rows(self, rows: Sequence[OutboxMessage]) -> int | None:
         """Send ``rows`` (oldest first) under the lease; the count sent, or ``None`` when another
-        relay holds the lease. Raises what a failed send raised (see :meth:`run_once`)."""
+        relay holds the lease. Raises what a failed send raised (see :meth:`run_once`).
+
+        Rows are marked sent in one transaction per ``mark_every`` sends (one commit instead of
+        one per row); a crash re-sends at most that many already stored messages.
+        """
         if not self.acquire_lease():
             return None
         sent = 0
-        for row in rows:
-            if self.stop_event.is_set():
-                break
-            tpl = get_template(row.template)
-            try:
-                result = tpl.send(row.topic, _message(row), hash_key=row.hash_key or None)
-            except Exception as exc:
-                OutboxMessage.objects.using(self.using).filter(pk=row.pk).update(
-                    attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-                )
-                raise
-            OutboxMessage.objects.using(self.using).filter(pk=row.pk).update(
-                sent_at=dt.datetime.now(dt.UTC), attempts=row.attempts + 1, msg_id=result.msg_id or row.msg_id,
-                last_error="",
-            )  # fmt: skip
-            message_sent.send(OutboxRelay, destination=row.topic, result=result)
-            sent += 1
-            self.sent += 1
-            if sent % 20 == 0 and not self.acquire_lease():  # renew; another relay took over
-                break
+        done: list[tuple[OutboxMessage, str]] = []
+        try:
+            for row in rows:
+                if self.stop_event.is_set():
+                    break
+                tpl = get_template(row.template)
+                try:
+                    result = tpl.send(row.topic, _message(row), hash_key=row.hash_key or None)
+                except Exception as exc:
+                    OutboxMessage.objects.using(self.using).filter(pk=row.pk).update(
+                        attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+                    )
+                    raise
+                done.append((row, result.msg_id or row.msg_id))
+                message_sent.send(OutboxRelay, destination=row.topic, result=result)
+                sent += 1
+                self.sent += 1
+                if len(done) >= self.mark_every:
+                    self._mark_sent(done)
+                    if not self.acquire_lease():  # renew; another relay took over
+                        break
+        finally:
+            self._mark_sent(done)
         return sent
+
+    def _mark_sent(self, done: list[tuple[OutboxMessage, str]]) -> None:
+        if not done:
+            return
+        now = dt.datetime.now(dt.UTC)
+        rows = OutboxMessage.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            for row, msg_id in done:
+                rows.filter(pk=row.pk).update(
+                    sent_at=now, attempts=row.attempts + 1, msg_id=msg_id, last_error=""
+                )
+        done.clear()
 
     def run(self, *, once: bool = False) -> int:
         """Rounds until :meth:`stop`; with ``once`` until the outbox is empty (waiting for the lease

@@ -7,9 +7,9 @@ order placed           the web request saves the order and publishes ``shop_orde
                        ``send_on_commit`` (nothing is sent if the transaction rolls back), keyed
                        and hashed by order id, with an ``amount`` property for SQL92 filters
 payment                listener ``charge_payment`` (ORDERLY per order id) sends
-                       ``shop_payments:completed`` as a RocketMQ *transactional* message: the
-                       local transaction writes the Payment row; a broker check-back is answered
-                       by looking that row up
+                       ``shop_payments:completed`` as a RocketMQ *transactional* message whose
+                       local transaction is a Django ``atomic`` block writing the Payment row
+                       (``DjangoAtomicTransactionListener``: check-backs are answered from the DB)
 big-order review       listener ``review_big_order``: SQL92 ``amount > 100.0`` on ``shop_orders``
 cache invalidation     listener ``invalidate_stats`` (BROADCASTING: every worker drops the cached
                        shop figures)
@@ -41,37 +41,33 @@ def record(order_id: int, step: str, detail: str = "") -> None:
 
 def place_order(customer: str, item: str, amount: Decimal) -> Order:
     """Save the order and publish ``OrderPlaced`` once the transaction commits."""
-    from rocketmq_integration.django import get_template
+    from rocketmq_integration.django.db import send_on_commit
 
     with transaction.atomic():
         order = Order.objects.create(customer=customer, item=item, amount=amount)
         record(order.pk, "placed", "saved; OrderPlaced is sent when this transaction commits")
-        payload = {"order_id": order.pk, "item": item, "amount": str(amount)}
-        transaction.on_commit(
-            lambda: get_template().send(
-                f"{ORDERS_TOPIC}:placed",
-                payload,
-                keys=[f"order-{payload['order_id']}"],
-                headers={"amount": payload["amount"]},
-                hash_key=str(payload["order_id"]),
-            )  # fmt: skip
+        send_on_commit(
+            f"{ORDERS_TOPIC}:placed",
+            {"order_id": order.pk, "item": item, "amount": str(amount)},
+            keys=[f"order-{order.pk}"],
+            headers={"amount": str(amount)},
+            hash_key=str(order.pk),
         )
     return order
 
 
+class AlreadyPaid(Exception):
+    """A redelivered OrderPlaced: the order has its payment, so this payment message rolls back."""
+
+
 def pay(order_id: int) -> None:
-    """The local transaction of the payment message: the Payment row and the status, atomically."""
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if hasattr(order, "payment"):
-            return
-        Payment.objects.create(order=order, amount=order.amount)
-        Order.objects.filter(pk=order_id).update(status=Order.PAID)
-        record(order_id, "payment", "charged; PaymentCompleted committed with the Payment row")
-
-
-def is_paid(order_id: int) -> bool:
-    return Payment.objects.filter(order_id=order_id).exists()
+    """The local transaction's work for the payment message (runs inside its ``atomic`` block)."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if Payment.objects.filter(order=order).exists():
+        raise AlreadyPaid(order_id)
+    Payment.objects.create(order=order, amount=order.amount)
+    Order.objects.filter(pk=order_id).update(status=Order.PAID)
+    record(order_id, "payment", "charged; PaymentCompleted committed with the Payment row")
 
 
 def flag(order_id: int, amount: str) -> None:

@@ -1,4 +1,5 @@
-"""The shop's RocketMQ listeners (discovered by the ``rocketmq`` app, run by ``rocketmq_listeners``)."""
+"""The shop's RocketMQ listeners (discovered by the ``rocketmq`` app, run by ``rocketmq_listeners``,
+which closes stale DB connections around every message)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import socket
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
-from rocketmq_integration import transactions
+from rocketmq_integration.django.transactions import DjangoAtomicTransactionListener
 from rocketmq_integration.listeners import (
     ConsumeFrom,
     ConsumeMode,
@@ -18,6 +18,7 @@ from rocketmq_integration.listeners import (
     SelectorType,
     rocketmq_listener,
 )
+from rocketmq_integration.transactions import TransactionMessage, rocketmq_transaction_listener
 from sample_project.shop import flow
 
 
@@ -29,7 +30,6 @@ def charge_payment(event: dict[str, Any], ctx: MessageContext) -> None:
     """Orders of one id arrive in order (hash key = order id); pay with a transactional message."""
     from rocketmq_integration.django import get_template
 
-    close_old_connections()
     order_id = int(event["order_id"])
     get_template().send_in_transaction(
         f"{flow.PAYMENTS_TOPIC}:completed", {"order_id": order_id, "amount": event["amount"]},
@@ -37,23 +37,12 @@ def charge_payment(event: dict[str, Any], ctx: MessageContext) -> None:
     )  # fmt: skip
 
 
-@transactions.rocketmq_transaction_listener(
-    producer_group=flow.PAYMENT_TX_GROUP, destinations=[flow.PAYMENTS_TOPIC]
-)
-class PaymentTransaction:
+@rocketmq_transaction_listener(producer_group=flow.PAYMENT_TX_GROUP, destinations=[flow.PAYMENTS_TOPIC])
+class PaymentTransaction(DjangoAtomicTransactionListener):
     """The half message ``PaymentCompleted`` commits exactly when the Payment row does."""
 
-    def execute_local_transaction(self, message: Any, arg: Any) -> transactions.LocalTransactionState:
-        close_old_connections()
+    def run(self, message: TransactionMessage, arg: Any) -> None:
         flow.pay(int(arg))
-        return transactions.LocalTransactionState.COMMIT
-
-    def check_local_transaction(self, message: Any) -> transactions.LocalTransactionState:
-        close_old_connections()
-        paid = flow.is_paid(int(message.payload["order_id"]))
-        return (
-            transactions.LocalTransactionState.COMMIT if paid else transactions.LocalTransactionState.ROLLBACK
-        )
 
 
 @rocketmq_listener(
@@ -66,7 +55,6 @@ def review_big_order(event: dict[str, Any], ctx: MessageContext) -> None:
     The constant is written ``100.0`` because RocketMQ compares a string property with a number by
     converting the string to the constant's type, and ``"150.00"`` is no Java ``long``.
     """
-    close_old_connections()
     flow.flag(int(event["order_id"]), str(event["amount"]))
 
 
@@ -75,7 +63,6 @@ def review_big_order(event: dict[str, Any], ctx: MessageContext) -> None:
     consume_from=ConsumeFrom.FIRST_OFFSET, instance_name=settings.SAMPLE_INSTANCE,
 )  # fmt: skip
 def invalidate_stats(event: dict[str, Any], ctx: MessageContext) -> None:
-    close_old_connections()
     flow.invalidate_stats(int(event["order_id"]), f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -84,5 +71,4 @@ def invalidate_stats(event: dict[str, Any], ctx: MessageContext) -> None:
     consume_from=ConsumeFrom.FIRST_OFFSET,
 )  # fmt: skip
 def notify_customer(event: dict[str, Any], ctx: MessageContext) -> None:
-    close_old_connections()
     flow.notify(int(event["order_id"]))

@@ -54,7 +54,7 @@ class DeadLetteringGroup:
             else ConsumeResult.SUCCESS
         )
 
-    def wait_delivery(self, key: str, count: int = 1, timeout: float = 30.0) -> list[MessageExt]:
+    def wait_delivery(self, key: str, count: int = 1, timeout: float = 60.0) -> list[MessageExt]:
         """The deliveries of ``key`` once there are at least ``count`` of them."""
         with self._cond:
             ok = self._cond.wait_for(
@@ -80,7 +80,7 @@ def send(namesrv: str, topic: str, body: bytes, key: str, **props: str) -> str:
         producer.shutdown()
 
 
-def wait_dead_letter(namesrv: str, group: str, msg_id: str, timeout: float = 30.0) -> MessageExt:
+def wait_dead_letter(namesrv: str, group: str, msg_id: str, timeout: float = 60.0) -> MessageExt:
     """The DLQ record of ``msg_id`` in ``group``'s DLQ, once it is there."""
 
     async def look() -> MessageExt:
@@ -108,7 +108,7 @@ def commit_offsets(namesrv: str, topic: str, group: str, offset: int) -> None:
     asyncio.run(go())
 
 
-def wait_indexed(namesrv: str, topic: str, key: str, timeout: float = 15.0) -> Any:
+def wait_indexed(namesrv: str, topic: str, key: str, timeout: float = 30.0) -> Any:
     """Wait until a query by ``key`` finds the message (the index is written after the store)."""
 
     async def go() -> Any:

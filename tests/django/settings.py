@@ -63,3 +63,5 @@ ROCKETMQ = {
     "NAME_SERVER": os.environ.get("ROCKETMQ_TEST_NAMESRV", "127.0.0.1:9876"),
     "PRODUCER": {"GROUP": "tests_django", "SEND_MESSAGE_TIMEOUT": 10.0},
 }
+# the dashboard's per-request cluster timeout: generous, the test machine may be heavily loaded
+ROCKETMQ_DASHBOARD = {"TIMEOUT": 15.0}

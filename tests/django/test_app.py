@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.test import override_settings
@@ -100,3 +101,103 @@ def test_embedded_enabled_makes_its_address_the_default_name_server() -> None:
         assert get_config()["NAME_SERVER"] == "127.0.0.1:19876"
     with override_settings(ROCKETMQ={"EMBEDDED": embedded, "NAME_SERVER": "10.0.0.1:9876"}):
         assert get_config()["NAME_SERVER"] == "10.0.0.1:9876"
+
+
+def test_health_view_answers_200_when_the_name_server_answers_else_503(rocketmq_cluster: object) -> None:
+    from django.test import Client
+
+    from tests.support.net import free_port
+
+    client = Client()
+    with override_settings(ROCKETMQ={"NAME_SERVER": rocketmq_cluster.namesrv_addr}):  # type: ignore[attr-defined]
+        resp = client.get("/rocketmq/health/")
+        assert resp.status_code == 200 and resp.json()["status"] == "ok"
+    with override_settings(ROCKETMQ={"NAME_SERVER": f"127.0.0.1:{free_port()}"}):
+        resp = client.get("/rocketmq/health/")
+        assert resp.status_code == 503
+        assert resp.json()["status"] == "unavailable" and resp.json()["error"]
+    assert client.post("/rocketmq/health/").status_code == 405
+
+
+def test_listener_runner_has_db_hygiene_and_signal_middleware() -> None:
+    from rocketmq_integration.django.signals import SignalsMiddleware
+    from rocketmq_integration.django.worker import build_runner
+    from rocketmq_integration.listeners import DjangoDBCleanupMiddleware
+
+    kinds = {type(m) for m in build_runner().middlewares}
+    assert {DjangoDBCleanupMiddleware, SignalsMiddleware} <= kinds
+
+
+def test_signals_middleware_sends_and_isolates_receiver_errors() -> None:
+    from rocketmq_integration.django.signals import (
+        SignalsMiddleware,
+        message_consumed,
+        message_failed,
+        message_received,
+    )
+    from rocketmq_integration.listeners import build_spec
+
+    spec = build_spec(lambda p: None, topic="T", consumer_group="G", name="sig.test")
+    seen: list[str] = []
+
+    def ok(sender: object, **kw: object) -> None:
+        seen.append(f"{kw['spec'].name}:{len(kw['contexts'])}:{type(kw.get('error')).__name__}")  # type: ignore[attr-defined,arg-type]
+
+    def broken(sender: object, **kw: object) -> None:
+        raise RuntimeError("receiver bug")
+
+    for sig in (message_received, message_consumed, message_failed):
+        sig.connect(ok, dispatch_uid="t-ok")
+        sig.connect(broken, dispatch_uid="t-broken")
+    try:
+        m = SignalsMiddleware()
+        m.before(spec, [])
+        m.after(spec, [], None)
+        m.after(spec, [], ValueError("handler failed"))
+    finally:
+        for sig in (message_received, message_consumed, message_failed):
+            sig.disconnect(dispatch_uid="t-ok")
+            sig.disconnect(dispatch_uid="t-broken")
+    assert seen == ["sig.test:0:NoneType", "sig.test:0:NoneType", "sig.test:0:ValueError"]
+
+
+def test_namespace_credentials_and_trace_settings_reach_template_and_runner() -> None:
+    rocketmq = {
+        "NAMESPACE": "shop",
+        "PRODUCER": {
+            "GROUP": "pg",
+            "ACCESS_KEY": "ak",
+            "SECRET_KEY": "sk",
+            "INSTANCE_NAME": "web-1",
+            "ENABLE_MSG_TRACE": True,
+        },
+    }
+    with override_settings(ROCKETMQ=rocketmq):
+        template = get_template()
+        cc = template.client_config
+        assert cc is not None
+        assert (cc.namespace, cc.access_key, cc.secret_key, cc.instance_name) == ("shop", "ak", "sk", "web-1")
+        assert template.producer_config is not None and template.producer_config.enable_msg_trace
+        runner_cc = configured_container().listener_runner().client_config
+        assert runner_cc is not None and (runner_cc.namespace, runner_cc.access_key) == ("shop", "ak")
+
+
+def test_namespace_round_trip_through_template_and_runner(rocketmq_cluster: object) -> None:
+    from rocketmq_integration.django.worker import build_runner
+    from rocketmq_integration.listeners import ConsumeFrom, build_spec
+    from rocketmq_integration.pytest_plugin import MessageCollector
+
+    cluster: Any = rocketmq_cluster
+    topic, group = cluster.unique("DjNs"), cluster.unique("DjNsG")
+    cluster.create_topic(f"tenant1%{topic}")  # what the namespaced clients use on the wire
+    got = MessageCollector()
+    with override_settings(ROCKETMQ={"NAME_SERVER": cluster.namesrv_addr, "NAMESPACE": "tenant1"}):
+        runner = build_runner()
+        runner.run_spec(
+            build_spec(got, topic=topic, consumer_group=group, consume_from=ConsumeFrom.FIRST_OFFSET)
+        )
+        try:
+            get_template().send(topic, "in-namespace")
+            assert got.wait_for(1, timeout=60) == ["in-namespace"]
+        finally:
+            runner.stop(10)

@@ -68,7 +68,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         executable_path=_system_binary("chromedriver"), log_output=str(tmp_path / "chromedriver.log")
     )
     driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(120)
     try:
         yield driver
     finally:
@@ -82,7 +82,7 @@ def login(driver: webdriver.Chrome, base: str, username: str, next_path: str) ->
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
 
 
-def wait_text(driver: webdriver.Chrome, css: str, text: str, timeout: float = 30) -> None:
+def wait_text(driver: webdriver.Chrome, css: str, text: str, timeout: float = 60) -> None:
     try:
         WebDriverWait(driver, timeout).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
     except TimeoutException:

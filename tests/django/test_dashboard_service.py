@@ -84,7 +84,7 @@ def test_dlq_browse_resend_is_consumed_again_by_the_group_only(cluster: Cluster)
                 sent = await p.send(msg)
                 # max_reconsume_times=0: the first failure moves the message to %DLQ%<group>
                 dead: list[MessageExt] = []
-                for _ in range(300):
+                for _ in range(600):
                     dead = await dlq.browse(admin, group)
                     if dead:
                         break
@@ -105,7 +105,7 @@ def test_dlq_browse_resend_is_consumed_again_by_the_group_only(cluster: Cluster)
                 fail.clear()
                 result = await dlq.resend(admin, group, dead[0].offset_msg_id)
                 assert result.msg_id == sent.msg_id
-                await asyncio.wait_for(got_again.wait(), 30)
+                await asyncio.wait_for(got_again.wait(), 60)
                 again = seen[-1]
                 assert again.topic == topic and again.body == msg.body and again.properties["order"] == "7"
                 assert again.reconsume_times == 0

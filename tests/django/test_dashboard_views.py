@@ -87,7 +87,7 @@ def test_unreachable_name_server_gives_a_message_not_a_500(
 
 
 def test_staff_sees_brokers_topics_groups_lag_and_finds_messages(
-    staff: Client, namesrv: str, rocketmq_cluster: Any
+    staff: Client, namesrv: str, rocketmq_cluster: Any, settings: Any
 ) -> None:
     topic = rocketmq_cluster.create_topic(rocketmq_cluster.unique("DashView"), queues=2)
     group = rocketmq_cluster.unique("dash_view_g")
@@ -100,6 +100,17 @@ def test_staff_sees_brokers_topics_groups_lag_and_finds_messages(
 
     page = staff.get(reverse("rocketmq_dashboard:overview")).content.decode()
     assert rocketmq_cluster.broker_addr in page and "V4_9_8" in page
+    # a comma-separated list with a dead first NameServer: the live one answers
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        settings.ROCKETMQ = {
+            **settings.ROCKETMQ,
+            "NAME_SERVER": f"127.0.0.1:{dead.getsockname()[1]},{namesrv}",
+        }
+        assert (
+            rocketmq_cluster.broker_addr in staff.get(reverse("rocketmq_dashboard:overview")).content.decode()
+        )
+    settings.ROCKETMQ = {**settings.ROCKETMQ, "NAME_SERVER": namesrv}
 
     page = staff.get(reverse("rocketmq_dashboard:topics")).content.decode()
     assert topic in page and "TBW102" not in page
@@ -184,6 +195,6 @@ def test_dlq_page_lists_the_dead_letter_and_resend_redelivers_it(
 
 
 def test_trace_page_says_when_tracing_is_off(staff: Client, namesrv: str, settings: Any) -> None:
-    settings.ROCKETMQ_DASHBOARD = {"TRACE_TOPIC": "NoTraceTopicHere"}
+    settings.ROCKETMQ_DASHBOARD = {**settings.ROCKETMQ_DASHBOARD, "TRACE_TOPIC": "NoTraceTopicHere"}
     page = staff.get(reverse("rocketmq_dashboard:trace", args=["AB" * 16])).content.decode()
     assert "message trace is off" in page

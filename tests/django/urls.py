@@ -8,4 +8,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/rocketmq/", include("rocketmq_integration.django.dashboard.urls")),
     path("admin/", admin.site.urls),
+    path("rocketmq/", include("rocketmq_integration.django.urls")),
 ]

@@ -9,7 +9,7 @@ Rules for writing docs:
 * a block that must not run gets a visible marker on the line before it, with the reason:
   ``<!-- skip: next "needs a Django project" -->``;
 * templates, producers and runners a block leaves in its namespace are closed after the file; the
-  listener registry and the logging configuration are restored.
+  listener registries (emptied while the file runs) and the logging configuration are restored.
 
 A file whose blocks fail reports the file, the line of the failing block and its exception.
 """
@@ -29,6 +29,7 @@ from sybil.example import NotEvaluated
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
 from rocketmq_integration.listeners import default_registry
+from rocketmq_integration.transactions import default_transaction_registry
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -66,6 +67,11 @@ def close_left_overs(namespace: dict[str, Any]) -> None:
             value.shutdown()
         elif isinstance(value, ListenerRunner | ListenerContainer):
             value.stop()
+        elif type(value).__module__.startswith("celery") and type(value).__name__ == "Celery":
+            from rocketmq_integration.kombu.session import shutdown_sessions
+
+            value.close()
+            shutdown_sessions()  # the transport's shared clients unregister while the cluster runs
 
 
 @pytest.fixture
@@ -75,11 +81,23 @@ def doc_sandbox(rocketmq_cluster: Any, tmp_path: Path, monkeypatch: pytest.Monke
     EVALUATOR.namesrv_addr = rocketmq_cluster.namesrv_addr
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ROCKETMQ_NAMESRV", rocketmq_cluster.namesrv_addr)
+    # the docs declare listeners in the process-wide registries: start from empty ones and give
+    # other tests of this process theirs back (a Django test app registers at import, once)
+    listeners = default_registry.all()
+    tx_listeners = default_transaction_registry.all()
     default_registry.clear()
+    for tx in tx_listeners:
+        default_transaction_registry.unregister(tx.producer_group)
     try:
         yield
     finally:
         default_registry.clear()
+        for spec in listeners:
+            default_registry.register(spec)
+        for tx in default_transaction_registry.all():
+            default_transaction_registry.unregister(tx.producer_group)
+        for tx in tx_listeners:
+            default_transaction_registry.register(tx)
         root.handlers[:] = handlers
         root.setLevel(level)
 

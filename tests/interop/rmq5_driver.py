@@ -9,6 +9,7 @@ stdin line is ``{"op": ..., ...}``; each answer is one stdout line ``{"ok": true
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -35,7 +36,8 @@ sys.stdout = sys.stderr  # the client library prints; keep the protocol channel 
 
 class State:
     def __init__(self, endpoints: str, tls: bool) -> None:
-        self.config = ClientConfiguration(endpoints, Credentials(), request_timeout=5)
+        credentials = Credentials(os.environ.get("RMQ5_AK", ""), os.environ.get("RMQ5_SK", ""))
+        self.config = ClientConfiguration(endpoints, credentials, request_timeout=5)
         self.tls = tls
         self.producer: Any = None
         self.simple: Any = None

@@ -8,7 +8,7 @@ GET_BROKER_RUNTIME_INFO (28, :func:`runtime_table`).
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,20 +78,32 @@ def consume_stats_of(ctx: BrokerContext, group: str, topic: str) -> ConsumeStats
     return ConsumeStats(table, ctx.stats.minute_tps(GROUP_GET_NUMS, f"{topic}@{group}"))
 
 
+def disk_used_ratio(path: str) -> tuple[float, int, int]:
+    """(used ratio, total bytes, usable bytes) as ``UtilAll.getDiskPartitionSpaceUsedPercent``:
+    used = total - free, ratio = used / (used + usable) rounded up to whole percent."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0.0, 0, 0
+    total, free, usable = st.f_blocks * st.f_frsize, st.f_bfree * st.f_frsize, st.f_bavail * st.f_frsize
+    used = total - free
+    entire = used + usable
+    if total <= 0 or entire <= 0:
+        return 0.0, total, usable
+    percent = used * 100 // entire + (1 if used * 100 % entire else 0)
+    return percent / 100.0, total, usable
+
+
 def runtime_table(ctx: BrokerContext) -> dict[str, str]:
     """The statistics keys of GET_BROKER_RUNTIME_INFO (storage spec 11.2)."""
     st = ctx.stats.store
     store = ctx.store
     root = str(store.config.store_path_root_dir)
-    try:
-        du = shutil.disk_usage(root)
-        ratio, total, free = (du.used / du.total if du.total else 0.0), du.total, du.free
-    except OSError:
-        ratio, total, free = 0.0, 0, 0
-    earliest = 0
+    ratio, total, free = disk_used_ratio(root)
+    earliest = -1
     if store.max_phy_offset > store.min_phy_offset:
         first = store.look_message_by_offset(store.min_phy_offset)
-        earliest = first.store_timestamp if first is not None else 0
+        earliest = first.store_timestamp if first is not None else -1
     avg = st.put_size / st.put_times if st.put_times else 0.0
     table = {
         "bootTimestamp": str(st.boot_timestamp),
@@ -111,9 +123,9 @@ def runtime_table(ctx: BrokerContext) -> dict[str, str]:
         "getTransferedTps": st.tps(4),
         "putLatency99": f"{st.latency_percentile(0.99):.2f}",
         "putLatency999": f"{st.latency_percentile(0.999):.2f}",
-        "commitLogDiskRatio": f"{ratio}",
-        f"commitLogDiskRatio_{root}": f"{ratio}",
-        "consumeQueueDiskRatio": f"{ratio}",
+        "commitLogDiskRatio": repr(ratio),
+        f"commitLogDiskRatio_{root}": repr(ratio),
+        "consumeQueueDiskRatio": repr(ratio),
         "msgPutTotalTodayNow": str(st.put_times),
         "msgGetTotalTodayNow": str(st.get_transferred),
         "sendThreadPoolQueueSize": "0",

@@ -48,9 +48,10 @@ def _options() -> dict[str, Any]:
 
 
 def _namesrv() -> str:
+    """``ROCKETMQ["NAME_SERVER"]`` in the client's form (``;``-separated; the setting allows ``,`` too)."""
     from rocketmq_integration.django import get_config
 
-    return str(get_config().get("NAME_SERVER") or "")
+    return str(get_config().get("NAME_SERVER") or "").replace(",", ";")
 
 
 def _call(fn: Callable[[Admin], Awaitable[T]]) -> T:

@@ -68,12 +68,19 @@ def start_slave(
 
 
 def send(
-    client: BlockingRemotingClient, addr: str, topic: str, body: bytes, queue_id: int = 0
+    client: BlockingRemotingClient,
+    addr: str,
+    topic: str,
+    body: bytes,
+    queue_id: int = 0,
+    *,
+    delay_level: int = 0,
 ) -> RemotingCommand:
-    """SEND_MESSAGE_V2 of one message with a KEYS property."""
+    """SEND_MESSAGE_V2 of one message with a KEYS property (and DELAY when ``delay_level``)."""
+    props = "KEYS\x01" + body.decode() + "\x02" + (f"DELAY\x01{delay_level}\x02" if delay_level else "")
     ext = {
         "a": "pg", "b": topic, "c": "TBW102", "d": "4", "e": str(queue_id), "f": "0",
-        "g": str(int(time.time() * 1000)), "h": "0", "i": "KEYS\x01" + body.decode() + "\x02",
+        "g": str(int(time.time() * 1000)), "h": "0", "i": props,
     }  # fmt: skip
     return client.invoke(addr, RemotingCommand.request(RequestCode.SEND_MESSAGE_V2, ext, body), 10.0)
 

@@ -29,15 +29,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--lease", type=float, default=None, help="seconds a lease lasts (OUTBOX.LEASE)")
         parser.add_argument("--database", default=None, help="database alias (OUTBOX.DATABASE)")
+        parser.add_argument(
+            "--mark-every", type=int, default=10,
+            help="sends per 'mark sent' commit (default 10; 1 = fewest re-sends after a crash)",
+        )  # fmt: skip
         parser.add_argument("--once", action="store_true", help="send what is pending, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name in ("batch_size", "poll_interval", "lease"):
+        for name in ("batch_size", "poll_interval", "lease", "mark_every"):
             if options[name] is not None and options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive", returncode=2)
         relay = OutboxRelay(
             using=options["database"], batch_size=options["batch_size"],
-            poll_interval=options["poll_interval"], lease=options["lease"],
+            poll_interval=options["poll_interval"], lease=options["lease"], mark_every=options["mark_every"],
         )  # fmt: skip
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
