@@ -182,6 +182,13 @@ class Session:
                 log.info("broker without POP: queues are read by push consumers", broker=addrs[0])
         return self._pop_supported
 
+    def timers_supported(self) -> bool:
+        """Whether the brokers take timer messages (5.x semantics, probed with POP); blocking,
+        cached after the first call (which must not come from the loop thread)."""
+        if self._pop_supported is None:
+            self.run(self.pop_supported())
+        return bool(self._pop_supported)
+
     async def skip_to_end(self, group: str, topic: str) -> int:
         """Commit ``group``'s offset of every queue of ``topic`` at its end; returns what it skipped."""
         admin = await self.admin()

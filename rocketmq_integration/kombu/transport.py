@@ -191,7 +191,7 @@ class Channel(virtual.Channel):
         task_id = headers.get("id")
         if task_id:
             msg.keys = str(task_id)
-        if self.options.native_eta:
+        if self.options.native_eta and self.session.timers_supported():
             eta = eta_seconds(headers.get("eta"))
             if eta is not None:
                 schedule_eta(msg, eta, self.options)
