@@ -1,7 +1,7 @@
-"""Fixtures for the gRPC proxy tests: one NameServer + broker + proxy per module.
+"""Fixtures for the gRPC proxy tests: one NameServer + broker + proxy per test process.
 
-``proxy_cluster`` is module-scoped (the 5.x client's start-up costs seconds); tests isolate
-themselves by topic and group names. ``rmq5`` opens official 5.x clients that are closed at teardown.
+``proxy_cluster`` is session-scoped (one per xdist worker: starting servers costs seconds); tests
+isolate themselves by topic and group names. ``rmq5`` opens official 5.x clients that are closed at teardown.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def start_proxy(group: ServerGroup, namesrv: ServerProcess, tmp: Path, *extra: s
     return group.track(proc.start())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def proxy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyCluster]:
     tmp = tmp_path_factory.mktemp("proxy")
     group = ServerGroup(tmp)

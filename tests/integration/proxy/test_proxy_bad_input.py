@@ -137,3 +137,24 @@ def test_client_that_disappears_mid_receive_loses_nothing(
     assert first.status.code == pb.OK and first.settings.publishing.max_body_size > 0
     tele.cancel()
     assert proxy_cluster.proxy.running
+
+
+def test_receipt_handles_survive_a_proxy_restart(proxy_cluster: ProxyCluster) -> None:
+    """Handles carry everything (no proxy-side table): ack after a proxy restart works, nothing is lost."""
+    topic = proxy_cluster.topic("Restart")
+    with grpc.insecure_channel(proxy_cluster.endpoint) as ch:
+        stub = rpc.MessagingServiceStub(ch)
+        assert send(stub, message(topic, msg_id="R1")).status.code == pb.OK
+        got = [r.message for r in receive(stub, topic, "GRestart", invisible=30) if r.HasField("message")]
+    assert [m.system_properties.message_id for m in got] == ["R1"]
+    proxy_cluster.proxy.restart()
+    with grpc.insecure_channel(proxy_cluster.endpoint) as ch:
+        stub = rpc.MessagingServiceStub(ch)
+        ack = spb.AckMessageRequest()
+        ack.group.name = "GRestart"
+        ack.topic.name = topic
+        ack.entries.add(message_id="R1", receipt_handle=got[0].system_properties.receipt_handle)
+        assert stub.AckMessage(ack, metadata=METADATA, timeout=10).status.code == pb.OK
+        # acked for good: the same ack again is refused, and nothing comes back
+        assert stub.AckMessage(ack, metadata=METADATA, timeout=10).status.code == pb.INVALID_RECEIPT_HANDLE
+        assert [r.status.code for r in receive(stub, topic, "GRestart")] == [pb.MESSAGE_NOT_FOUND]

@@ -167,7 +167,7 @@ async def test_sync_master_without_slave_answers_slave_not_available(tmp_path: P
 
 @async_test
 async def test_sync_master_times_out_when_slave_stops_acking(tmp_path: Path) -> None:
-    pair = Pair(tmp_path, sync=True, slave_timeout=300)
+    pair = Pair(tmp_path, sync=True, slave_timeout=2000)  # generous: the first put must be acked under load
     await pair.start()
     try:
         await wait_until(lambda: pair.master.slave_ack_offsets() == [0])
