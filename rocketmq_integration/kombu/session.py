@@ -159,10 +159,15 @@ class Session:
         with a POP on a topic that does not exist: TOPIC_NOT_EXIST means yes."""
         if self._pop_supported is None:
             admin = await self.admin()
-            info = await admin.cluster_info()
-            addrs = [a for bd in info.broker_addr_table.values() if (a := bd.broker_addrs.get(MASTER_ID))]
-            if not addrs:
-                raise NoRouteError("-", "no master broker registered")
+            deadline = time.monotonic() + 15.0
+            while True:  # a broker that just started may not have registered with the name server yet
+                info = await admin.cluster_info()
+                addrs = [a for bd in info.broker_addr_table.values() if (a := bd.broker_addrs.get(MASTER_ID))]
+                if addrs:
+                    break
+                if time.monotonic() > deadline:
+                    raise NoRouteError("-", "no master broker registered with the name server")
+                await asyncio.sleep(0.2)  # registration has no event a client could await
             header = PopMessageRequestHeader(
                 consumer_group="kombu_pop_probe", topic="kombu_pop_probe_topic", queue_id=-1, max_msg_nums=1,
                 invisible_time=1000, poll_time=0, born_time=int(time.time() * 1000), init_mode=0,

@@ -66,6 +66,7 @@ at connect.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -157,7 +158,7 @@ class Channel(virtual.Channel):
         if self._steps:
             self.max_priority = max(self.max_priority, self._steps[-1])
         self.feed = Feed(self.session, self.channel_id)
-        self.feed.on_ready = connection.wakeup.set
+        self.feed.on_ready = connection.notify_ready
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
         self._pinned: set[tuple[str, str]] = set()
 
@@ -437,7 +438,7 @@ class Channel(virtual.Channel):
         session = self.session
         session.submit(self.feed.wake_on_loop)  # rides along with the ack: one loop wake-up per burst
         if self.feed.inbox:
-            self.connection.wakeup.set()  # the prefetch window may have been what held them back
+            self.connection.notify_ready()  # the prefetch window may have been what held them back
         settled = lease.settled
         if settled is not None:  # push mode: the listener call waiting for this verdict returns
             session.submit(lambda: None if settled.done() else settled.set_result(how))
@@ -507,7 +508,7 @@ class Transport(virtual.Transport):
     driver_name = "rocketmq_integration"
     polling_interval = 0.0
     implements = virtual.Transport.implements.extend(
-        asynchronous=False,
+        asynchronous=True,
         exchange_type=frozenset({"direct", "topic", "fanout"}),
         heartbeats=False,
     )
@@ -534,6 +535,48 @@ class Transport(virtual.Transport):
         self.namespace_prefix = f"{vhost}%" if vhost else ""
         self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
         self.wakeup = threading.Event()
+        #: event-loop mode (Celery's hub): a pipe the loop thread writes to when messages arrive
+        self._pipe: tuple[int, int] | None = None
+        self._pipe_armed = False
+
+    def notify_ready(self) -> None:
+        """Messages may be deliverable now (any thread): wake ``drain_events`` or the hub."""
+        self.wakeup.set()
+        pipe = self._pipe
+        if pipe is not None and not self._pipe_armed:
+            self._pipe_armed = True
+            try:
+                os.write(pipe[1], b"!")
+            except (BlockingIOError, OSError):
+                pass
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """kombu hub support (Celery's event loop, ``asynchronous=True``): the hub watches a pipe
+        that the session's loop thread writes to when it put messages in an inbox, and delivers
+        on every tick (after acks freed the prefetch window) without blocking."""
+        if self._pipe is None:
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            self._pipe = (r, w)
+        loop.add_reader(self._pipe[0], self._on_pipe_readable, self._pipe[0])
+        loop.on_tick.add(self._deliver_ready)
+
+    def _on_pipe_readable(self, fileno: int) -> None:
+        try:
+            while os.read(fileno, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        # disarm only after emptying the pipe (a byte written meanwhile must not be swallowed with
+        # the flag left set), and before delivering (what arrives from here on writes again)
+        self._pipe_armed = False
+        self._deliver_ready()
+
+    def _deliver_ready(self) -> None:
+        for channel in list(self.channels):
+            while channel.drain_inbox():
+                pass
 
     def driver_version(self) -> str:
         from rocketmq_integration import __version__
@@ -566,3 +609,10 @@ class Transport(virtual.Transport):
     def close_connection(self, connection: Any) -> None:
         super().close_connection(connection)
         self.wakeup.set()
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            for fd in pipe:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

@@ -47,6 +47,9 @@ STORE_CONF: dict[str, str | int | bool] = {
     "maxIndexNum": 400,
     "autoCreateTopicEnable": "false",
     "autoCreateSubscriptionGroup": "true",
+    # reading every acknowledged message back after each cut: large pulls keep that affordable
+    "maxTransferCountOnMessageInMemory": 2048,
+    "maxTransferBytesOnMessageInMemory": 4 * 1024 * 1024,
 }
 
 
@@ -76,9 +79,12 @@ class PowerCutRig:
         self.ns = servers.namesrv()
         self.broker: ServerProcess = servers.broker(self.ns, conf=conf, store_dir=self.mount / "store")
 
+    def freeze(self) -> None:
+        """SIGSTOP: from here on no acknowledgement can leave the broker."""
+        self.broker.send_signal(signal.SIGSTOP)
+
     def cut_and_restart(self) -> int:
-        """Freeze the broker, cut power, kill it, remount, restart; returns the pages dropped."""
-        self.broker.send_signal(signal.SIGSTOP)  # no acknowledgement leaves the broker from here on
+        """Cut power under the frozen broker, kill it, remount, restart; returns the pages dropped."""
         pages, _files = self.fs.cut()
         os.kill(self.broker.pid, signal.SIGKILL)
         self.broker.wait(30)
@@ -96,7 +102,7 @@ async def load_until_cut(rig: PowerCutRig, topic: str, r: int, delay: float) -> 
     """Producers send until ``delay`` has passed, then the power is cut under them."""
     clients = [RemotingClient() for _ in range(PRODUCERS)]
     got: list[Acked] = []
-    stop = asyncio.Event()
+    stop, acked_one = asyncio.Event(), asyncio.Event()
 
     async def sender(p: int, s: int) -> None:
         i = 0
@@ -110,9 +116,12 @@ async def load_until_cut(rig: PowerCutRig, topic: str, r: int, delay: float) -> 
                 return  # the broker is gone: the answer never came, so the message was not acked
             if resp.code == ResponseCode.SUCCESS:
                 got.append(acked_from(key, resp))
+                acked_one.set()
 
     tasks = [asyncio.create_task(sender(p, s)) for p in range(PRODUCERS) for s in range(SENDERS_PER_PRODUCER)]
     await asyncio.sleep(delay)
+    await asyncio.wait_for(acked_one.wait(), 60)  # a slow restart must not make an empty round
+    rig.freeze()  # the senders are still sending: the cut comes under full load
     stop.set()
     pages = await asyncio.to_thread(rig.cut_and_restart)
     await asyncio.wait(tasks, timeout=30)
@@ -131,12 +140,14 @@ def run_cuts(
     try:
         create_topic(rig.broker.addr, topic, queues=QUEUES)
         for r in range(rounds):
-            got, pages = asyncio.run(load_until_cut(rig, topic, r, rng.uniform(0.3, 1.2)))
+            got, pages = asyncio.run(load_until_cut(rig, topic, r, rng.uniform(0.2, 0.8)))
             assert got, f"round {r}: nothing acknowledged before the cut"
             report.acked += got
             report.dropped_pages.append(pages)
             check = report.acked if cumulative else got
-            missing = asyncio.run(asyncio.wait_for(missing_after_restart(rig.broker.addr, topic, check), 60))
+            missing = asyncio.run(
+                asyncio.wait_for(missing_after_restart(rig.broker.addr, topic, check, max_nums=2048), 60)
+            )
             report.lost_per_round.append(len(missing))
             assert rig.broker.store_dir is not None
             problems = verify(rig.broker.store_dir)

@@ -57,7 +57,9 @@ def acked_from(key: str, resp: RemotingCommand) -> Acked:
     return Acked(key, int(ext["queueId"]), int(ext["queueOffset"]), ext["msgId"])
 
 
-async def pull_all(client: RemotingClient, addr: str, topic: str, queue_id: int) -> dict[int, str]:
+async def pull_all(
+    client: RemotingClient, addr: str, topic: str, queue_id: int, *, max_nums: int = 32
+) -> dict[int, str]:
     """queue offset -> KEYS of every message in the queue.
 
     Raises:
@@ -69,7 +71,7 @@ async def pull_all(client: RemotingClient, addr: str, topic: str, queue_id: int)
     while True:
         ext = {
             "consumerGroup": "StoreTestCG", "topic": topic, "queueId": str(queue_id), "queueOffset": str(offset),
-            "maxMsgNums": "32", "sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0",
+            "maxMsgNums": str(max_nums), "sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0",
             "subscription": "*", "subVersion": "0",
         }  # fmt: skip
         resp = await client.invoke(addr, RemotingCommand.request(RequestCode.PULL_MESSAGE, ext), 5.0)
@@ -93,11 +95,13 @@ async def query_keys(client: RemotingClient, addr: str, topic: str, key: str) ->
     return [m.keys or "" for m in decode_records(resp.body or b"")]
 
 
-async def missing_after_restart(addr: str, topic: str, acked: list[Acked]) -> list[Acked]:
+async def missing_after_restart(
+    addr: str, topic: str, acked: list[Acked], *, max_nums: int = 32
+) -> list[Acked]:
     """The acknowledged messages that are not at their (queue, offset) now."""
     client = RemotingClient()
     try:
-        stored = {q: await pull_all(client, addr, topic, q) for q in range(QUEUES)}
+        stored = {q: await pull_all(client, addr, topic, q, max_nums=max_nums) for q in range(QUEUES)}
     finally:
         await client.close()
     return [a for a in acked if stored[a.queue_id].get(a.queue_offset) != a.key]
