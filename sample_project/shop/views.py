@@ -49,6 +49,9 @@ def order_json(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _order_json(order: Order) -> dict[str, object]:
+    # events first: each step writes its flags before its event, so a step listed here is also
+    # reflected in the row read after it
+    events = [{"step": e.step, "detail": e.detail} for e in order.events.all()]
     order.refresh_from_db()
     return {
         "id": order.pk,
@@ -58,5 +61,5 @@ def _order_json(order: Order) -> dict[str, object]:
         "status": order.status,
         "flagged": order.flagged,
         "receipt_sent": order.receipt_sent,
-        "events": [{"step": e.step, "detail": e.detail} for e in order.events.all()],
+        "events": events,
     }

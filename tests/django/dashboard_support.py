@@ -20,7 +20,13 @@ from rocketmq_integration.client import (
 )
 from rocketmq_integration.django.dashboard import dlq
 
-CLIENT = ClientConfig(poll_name_server_interval=1.0, heartbeat_broker_interval=5.0)
+# long connect/request timeouts: the test machine may be heavily loaded
+CLIENT = ClientConfig(
+    poll_name_server_interval=1.0,
+    heartbeat_broker_interval=5.0,
+    connect_timeout=10.0,
+    mq_client_api_timeout=10.0,
+)
 
 
 class DeadLetteringGroup:

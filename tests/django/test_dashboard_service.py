@@ -25,7 +25,13 @@ from tests.support.cluster import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-CLIENT = ClientConfig(poll_name_server_interval=1.0, heartbeat_broker_interval=5.0)
+# long connect/request timeouts: the test machine may be heavily loaded
+CLIENT = ClientConfig(
+    poll_name_server_interval=1.0,
+    heartbeat_broker_interval=5.0,
+    connect_timeout=10.0,
+    mq_client_api_timeout=10.0,
+)
 CONSUMER = ConsumerConfig(
     consume_from_where=ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET,
     rebalance_interval=2.0,

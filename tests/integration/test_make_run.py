@@ -6,6 +6,7 @@ and stopped with Ctrl-C (SIGINT to the supervising Python process), which must e
 
 from __future__ import annotations
 
+import hashlib
 import http.cookiejar
 import json
 import os
@@ -177,6 +178,10 @@ def test_make_run_serves_the_shop_every_listener_and_celery_fire_then_ctrl_c(tmp
         raise AssertionError(f"{exc}\n--- make run output (tail) ---\n{run.text()[-3000:]}{tails}") from None
     finally:
         run.stop()
+        # the broadcast listener's client-side offsets (instance name per data dir, see settings)
+        instance = "shop-" + hashlib.sha1(str((tmp_path / "data").resolve()).encode()).hexdigest()[:10]
+        for leftover in (Path.home() / ".rocketmq_offsets").glob(f"*@{instance}"):
+            shutil.rmtree(leftover, ignore_errors=True)
     text = run.text()
     assert "stopped cleanly" in text
     assert "[listeners] rocketmq worker: stopped after draining" in text
