@@ -256,7 +256,7 @@ class PopService:
         return found
 
     def _expire_parked(self, entry: _Parked) -> None:
-        if self._unpark(entry):
+        if self._unpark(entry) and entry.channel.is_open:
             self._reply(entry.channel, self._pop(entry.request, entry.channel, park=False))
 
     def notify_arrival(self, topic: str) -> None:
@@ -268,6 +268,8 @@ class PopService:
         for entry in list(waiters):
             if not self._unpark(entry):
                 continue
+            if not entry.channel.is_open:
+                continue  # the client is gone: leasing messages for it would hide them until they expire
             response = self._pop(entry.request, entry.channel, park=False)
             remaining_ms = int((entry.deadline - now) * 1000)
             if response is not None and response.code == POLLING_TIMEOUT and remaining_ms > 0:
