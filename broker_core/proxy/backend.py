@@ -81,6 +81,7 @@ class Backend:
         self._addr_names: dict[str, str] = {}
         self._heartbeat_sent: set[str] = set()
         self._orderly: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups_seen: set[tuple[str, str]] = set()
         self._ns_turn = itertools.count()
         self._task: asyncio.Task[None] | None = None
 
@@ -134,11 +135,20 @@ class Backend:
             addr = self._broker_addrs.get(broker_name)
         return addr
 
-    async def orderly_groups(self, addr: str) -> frozenset[str]:
-        """Groups with ``consumeMessageOrderly`` on the broker at ``addr`` (cached like routes)."""
+    async def orderly_groups(self, addr: str, group: str | None = None) -> frozenset[str]:
+        """Groups with ``consumeMessageOrderly`` on the broker at ``addr`` (cached like routes).
+
+        The first call naming a ``group`` this proxy has not asked about on that broker reads the
+        table afresh: a group is usually created (as FIFO or not) just before its first consumer
+        starts, and a table cached earlier for other groups would hand that consumer unordered
+        pops until the cache expired. Later changes to a known group follow within ``route_ttl``.
+        """
         cached = self._orderly.get(addr)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.route_ttl:
+        first_sight = group is not None and (addr, group) not in self._groups_seen
+        if group is not None:
+            self._groups_seen.add((addr, group))
+        if cached is not None and now - cached[0] < self.route_ttl and not first_sight:
             return cached[1]
         groups: frozenset[str] = cached[1] if cached is not None else frozenset()
         try:

@@ -106,7 +106,7 @@ class ConsumingOps(ServiceBase):
             consumer_group=group, topic=topic, queue_id=-1, max_msg_nums=request.batch_size,
             invisible_time=invisible, poll_time=poll, born_time=int(time.time() * 1000), init_mode=0,
             exp_type="SQL92" if fe.type == pb.SQL else "TAG", exp=fe.expression or "*",
-            order=group in await self.backend.orderly_groups(addr),
+            order=group in await self.backend.orderly_groups(addr, group),
         )  # fmt: skip
         if request.HasField("attempt_id"):
             header.attempt_id = request.attempt_id

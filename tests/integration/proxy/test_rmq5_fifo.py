@@ -35,6 +35,11 @@ def test_fifo_group_is_locked_until_ack_and_redelivered_in_order(
 ) -> None:
     topic = proxy_cluster.topic("FifoOrder", queues=1)
     group = "GFifoOrder"
+    # another group receives first, so the proxy has read (and cached) the broker's group table
+    # before the FIFO group exists: its first receive must still be ordered
+    other = rmq5()
+    other.call("simple", group="GFifoOrderWarm", topic=topic, **{"await": 1})
+    assert receive(other, 1) == []
     create_fifo_group(proxy_cluster.broker.addr, group)
     producer = rmq5()
     producer.call("producer", topics=[topic])
