@@ -21,7 +21,6 @@ A failed part is logged and retried on the next round; the others still run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from broker_core.broker.context import BrokerContext
@@ -34,6 +33,7 @@ from broker_core.remoting.body.topic_config import DataVersion, TopicConfigSeria
 from broker_core.remoting.client import RemotingClient
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
+from broker_core.tasks import cancel_and_wait
 
 __all__ = ["SlaveSynchronizer"]
 
@@ -70,11 +70,8 @@ class SlaveSynchronizer:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="slave-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         await self._known.wait()

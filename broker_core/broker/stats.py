@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
-import contextlib
 import time
 from dataclasses import dataclass, field
+
+from broker_core.tasks import cancel_and_wait
 
 TOPIC_PUT_NUMS = "TOPIC_PUT_NUMS"
 TOPIC_PUT_SIZE = "TOPIC_PUT_SIZE"
@@ -188,11 +189,8 @@ class BrokerStatsManager:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from broker_core.config.store import StoreConfig
 from broker_core.errors import ProtocolError, RemoteProtocolError
 from broker_core.ha.protocol import TransferDecoder, encode_report
 from broker_core.logsetup import get_logger
+from broker_core.tasks import cancel_and_wait
 
 __all__ = ["HAReplica", "ReplicaStore"]
 
@@ -58,11 +59,8 @@ class HAReplica:
 
     async def stop(self) -> None:
         """Disconnect and stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def update_master_address(self, address: str | None) -> None:
         """Use ``address`` (``host:port`` of the master's HA service) from now on.

@@ -30,6 +30,7 @@ from broker_core.namesrv.routes import RouteInfoManager
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.dispatcher import Dispatcher
 from broker_core.remoting.server import RemotingServer
+from broker_core.tasks import cancel_and_wait
 
 __all__ = ["NamesrvApp", "run_from_args"]
 
@@ -76,11 +77,8 @@ class NamesrvApp:
     async def stop(self) -> None:
         """Stop the expiry scan and the server (closing every connection)."""
         self._stopping.set()
-        if self._scan_task is not None:
-            self._scan_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scan_task
-            self._scan_task = None
+        await cancel_and_wait(self._scan_task)
+        self._scan_task = None
         await self.server.stop()
         log.info("namesrv stopped")
 

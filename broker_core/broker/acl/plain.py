@@ -43,6 +43,7 @@ from broker_core.errors import BrokerCoreError
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.signing import ACCESS_KEY, SIGNATURE, hmac_template, signature_with
+from broker_core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -287,11 +288,8 @@ class PlainAccessValidator:
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _watch(self) -> None:
         while True:

@@ -32,6 +32,7 @@ from broker_core.message.sysflag import TransactionType, reset_transaction_value
 from broker_core.remoting.codes import RequestCode
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.headers.transaction import CheckTransactionStateRequestHeader
+from broker_core.tasks import cancel_and_wait
 
 __all__ = ["TransactionChecker"]
 
@@ -54,11 +55,8 @@ class TransactionChecker:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def wake(self) -> None:
         """Run a check now instead of at the end of the interval."""
