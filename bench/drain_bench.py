@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -131,6 +132,13 @@ def run_drain(
     backlog = sum(maxes)
     log = work / f"{target.kind}-{client}-{label}.log"
     watch = GroupProgress(target, group, topic, maxes)
+    spy = None
+    if args.py_spy and target.kind == "ours":
+        out = Path(args.py_spy).with_suffix(f".{client}-{label}.txt")
+        spy = subprocess.Popen(
+            [shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(out), "-p", str(target.broker_pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     cpu0 = cpu_seconds(target.broker_pid)
     t_start = time.monotonic()
     if client == "java":
@@ -167,6 +175,9 @@ def run_drain(
         cpu = cpu_seconds(target.broker_pid) - cpu0
         watch.close()
         stop_process(proc)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
     res: dict[str, Any] = {"target": target.kind, "client": client, "round": label, "backlog": backlog}
     if t_done is None or t_first is None:
         tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
@@ -265,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rmq", help=f"Apache build folder (default ${'ROCKETMQ_ORACLE_HOME'})")
     ap.add_argument("--drain-timeout", type=float, default=600.0)
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="record our broker with py-spy during each drain (raw folded stacks)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, stores)")
     ap.add_argument(
         "--child-py", nargs=4, metavar=("NAMESRV", "TOPIC", "GROUP", "EXPECT"), help=argparse.SUPPRESS
