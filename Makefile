@@ -1,10 +1,12 @@
 # Developer entry points. `make run` and `make test` are the two that matter.
 #
-#   make venv    create .venv (python3.11) and `pip install -e '.[dev]'`; re-installs only when
-#                pyproject.toml is newer than the install stamp
+#   make venv    create .venv (python3.11) and `pip install -e '.[dev,accel]'` (accel = uvloop,
+#                optional: without it `.[dev]`); re-installs only when pyproject.toml is newer
+#                than the install stamp
 #   make run     sample_project (a Django + Celery shop) on the project's own NameServer + Broker:
 #                site, listener worker and Celery worker on 127.0.0.1, URLs and the demo staff
-#                login printed; one Ctrl-C stops everything. Installs only the `run` extra.
+#                login printed; one Ctrl-C stops everything. Installs only the `run` extra (and
+#                the optional `accel` extra where it installs).
 #   make demo    the protocol demo: embedded NameServer + Broker, 5 messages produced and consumed
 #   make test    missing system packages (tools/system-packages.sh), ruff check, ruff format --check,
 #                mypy, pytest -n auto (fails on any failure)
@@ -43,9 +45,12 @@ venv: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# the accel extra (uvloop) is optional: where it does not install, the stdlib loop is used
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,accel]' || { \
+		echo "make: the optional accel extra did not install; using the stdlib event loop" >&2; \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	touch $@
 
 ## `make run` / `make demo` need only the `run` extra (Django, Celery, kombu), not the dev tools;
@@ -54,6 +59,9 @@ run-deps: | $(BIN)/python
 	@$(BIN)/python tools/check_run_deps.py || { \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \
 		$(BIN)/python -m pip install --quiet -e '.[run]'; }
+	@test -e $(VENV)/.accel-unavailable || $(BIN)/python tools/check_run_deps.py --accel || \
+		$(BIN)/python -m pip install --quiet -e '.[run,accel]' || { touch $(VENV)/.accel-unavailable; \
+		echo "make: the optional accel extra did not install; using the stdlib event loop" >&2; }
 
 run: run-deps
 	$(BIN)/python -m sample_project $(RUN_ARGS)
