@@ -151,7 +151,6 @@ class Channel(virtual.Channel):
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self.options: TransportOptions = connection.options
-        self.session: Session = connection.session
         self.supports_fanout = self.options.supports_fanout
         ns = connection.namespace_prefix
         self._topic_prefix = ns + self.options.queue_name_prefix
@@ -168,6 +167,10 @@ class Channel(virtual.Channel):
         self.feed.on_ready = connection.notify_ready
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
         self._pinned: set[tuple[str, str]] = set()
+
+    @property
+    def session(self) -> Session:
+        return self.connection.session
 
     # ------------------------------------------------------------------ names
     def queue_topic(self, queue: str) -> str:
@@ -542,11 +545,21 @@ class Transport(virtual.Transport):
                 f"rocketmq URL: bad namespace {vhost!r} (allowed: letters, digits, _ and -)"
             )
         self.namespace_prefix = f"{vhost}%" if vhost else ""
-        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
+        self._session_key = (self.namesrv_addr, self.options, self.namespace_prefix, credentials)
+        self._session = get_session(*self._session_key)
         self.wakeup = threading.Event()
         #: event-loop mode (Celery's hub): a pipe the loop thread writes to when messages arrive
         self._pipe: tuple[int, int] | None = None
         self._pipe_armed = False
+
+    @property
+    def session(self) -> Session:
+        """The process's shared session; a fresh one if this one was closed (``shutdown_sessions``)
+        or belongs to the parent of a forked process (a connection kept in ``kombu.pools``)."""
+        session = self._session
+        if not session.thread.alive:
+            session = self._session = get_session(*self._session_key)
+        return session
 
     def notify_ready(self) -> None:
         """Messages may be deliverable now (any thread): wake ``drain_events`` or the hub."""

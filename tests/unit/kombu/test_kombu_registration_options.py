@@ -84,3 +84,17 @@ def test_lease_renewal_interval_defaults_to_a_third_of_the_visibility_timeout() 
     assert TransportOptions.from_mapping({"lease_renewal_interval": -1}).renewal_interval() is None
     with pytest.raises(InvalidTransportOption, match="lease_renewal_interval"):
         TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 3})
+
+
+def test_a_connection_outliving_shutdown_sessions_gets_a_fresh_session() -> None:
+    """kombu keeps connections in its global pools (Celery's producer pool is keyed by URL):
+    one whose session was closed must not fail with "Event loop is closed"."""
+    from rocketmq_integration.kombu.session import shutdown_sessions
+
+    transport = Connection("rocketmq://127.0.0.1:2//").transport
+    first = transport.session
+    shutdown_sessions("127.0.0.1:2")
+    assert not first.thread.alive
+    fresh = transport.session
+    assert fresh is not first and fresh.thread.alive
+    shutdown_sessions("127.0.0.1:2")
