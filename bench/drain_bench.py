@@ -10,7 +10,9 @@ group starts at offset 0 on both brokers: min offset 0, data in the page cache):
 
 =========== ============================================================================
 java        ``org.apache.rocketmq.example.benchmark.Consumer -w 20`` (the Java benchmark Consumer)
-py          ``rocketmq_integration.client.PushConsumer`` (async no-op listener) in a subprocess
+py          ``rocketmq_integration.client.PushConsumer`` (async no-op listener) in a subprocess,
+            one message per listener call like the Java Consumer
+py32        the same with ``consume_message_batch_max_size=32`` (our client's fastest setting)
 =========== ============================================================================
 
 How "drained" is measured, the same way for every client and broker: every 100 ms the driver asks
@@ -25,7 +27,7 @@ offset. Reported: ``total_s`` = done - start (includes JVM/interpreter start and
 Rounds alternate the broker order. Without ``ROCKETMQ_ORACLE_HOME`` (or ``--rmq``) the Apache rows and
 the java client print ``n/a`` with the reason. Usage::
 
-    python bench/drain_bench.py [--messages 1000000] [--rounds 1] [--clients java,py]
+    python bench/drain_bench.py [--messages 1000000] [--rounds 1] [--clients java,py,py32]
                                 [--targets apache,ours] [--fill py|java] [--json out.json]
 """
 
@@ -147,7 +149,18 @@ def run_drain(
             home, "Consumer", target.namesrv, ["-t", topic, "-w", "20", "-g", group], log, work
         )
     else:
-        argv = [sys.executable, __file__, "--child-py", target.namesrv, topic, group, str(backlog)]
+        batch = client[2:] or "1"  # "py32": consume_message_batch_max_size 32
+        argv = [
+            sys.executable,
+            __file__,
+            "--child-py",
+            target.namesrv,
+            topic,
+            group,
+            str(backlog),
+            "--py-batch",
+            batch,
+        ]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, env=server_env(), start_new_session=True
@@ -195,7 +208,7 @@ def run_drain(
 
 
 # --------------------------------------------------------------------------------- child: our client
-def child_py(namesrv: str, topic: str, group: str, expect: int) -> int:
+def child_py(namesrv: str, topic: str, group: str, expect: int, batch: int = 1) -> int:
     from rocketmq_integration.client import ConsumerConfig, ConsumeResult, MessageExt, PushConsumer
     from rocketmq_integration.logging import configure_logging
 
@@ -212,7 +225,9 @@ def child_py(namesrv: str, topic: str, group: str, expect: int) -> int:
                 done.set()
             return ConsumeResult.SUCCESS
 
-        config = ConsumerConfig(offset_store_dir=Path(tempfile.mkdtemp(prefix="drain-py-")))
+        config = ConsumerConfig(
+            offset_store_dir=Path(tempfile.mkdtemp(prefix="drain-py-")), consume_message_batch_max_size=batch
+        )
         consumer = PushConsumer(group, namesrv_addr=namesrv, config=config)
         consumer.subscribe(topic, "*")
         consumer.register_listener(listener)
@@ -271,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queues", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--targets", default="apache,ours")
-    ap.add_argument("--clients", default="java,py")
+    ap.add_argument("--clients", default="java,py,py32")
+    ap.add_argument("--py-batch", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--fill", choices=("py", "java"), default="py")
     ap.add_argument("--rmq", help=f"Apache build folder (default ${'ROCKETMQ_ORACLE_HOME'})")
     ap.add_argument("--drain-timeout", type=float, default=600.0)
@@ -288,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child_py:
         ns, topic, group, expect = args.child_py
-        return child_py(ns, topic, group, int(expect))
+        return child_py(ns, topic, group, int(expect), args.py_batch)
 
     home = oracle_home(args.rmq)
     why = oracle_status(home)
