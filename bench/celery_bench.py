@@ -2,23 +2,28 @@
 """Celery over ``rocketmq://`` vs Celery over Redis: worker throughput and end-to-end latency.
 
 One run starts our NameServer + Broker (``python -m broker_core``, ASYNC_FLUSH) and a Debian
-``redis-server`` on loopback, then for each broker:
+``redis-server`` on loopback, then measures both brokers:
 
 * **throughput** (acks_late off, then on): ``--tasks`` no-op tasks are published first; then one
   ``celery worker -P prefork -c 2`` starts and the figure is tasks / (last task done - first task
-  started), measured inside the pool processes (shared memory, no extra I/O per task).
-* **latency**: with the worker running, ``--latency-tasks`` tasks are sent at ``--rate`` tasks/s;
-  each records run time minus send time; p50 / p99 reported.
+  started), measured inside the pool processes (shared memory, no extra I/O per task). With
+  ``--runs N`` the brokers' runs alternate and the median is reported.
+* **latency**: one worker per broker runs; ``--latency-tasks`` tasks per broker are sent at
+  ``--rate`` tasks/s in ``--rounds`` interleaved rounds (a round to one broker, then one to the
+  other, ...), so load spikes of a shared machine hit both alike. Latency = the task's start in
+  the pool process minus the time taken just before ``send_task`` (same for both); p50 / p99.
 
 Both brokers get the same Celery settings (prefetch multiplier 4, results ignored, mingle, gossip
-and heartbeats off). Usage: ``python bench/celery_bench.py [--tasks 10000] [--latency-tasks 1000]
-[--rate 200] [--json out.json]``.
+and heartbeats off). Usage: ``python bench/celery_bench.py [--tasks 10000] [--runs 1]
+[--latency-tasks 1000] [--rate 200] [--rounds 10] [--json out.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -32,6 +37,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from rocketmq_integration.kombu.session import shutdown_sessions  # noqa: E402
 from tests.integration.framework.redis_server import redis_server_process  # noqa: E402
 from tests.support.process import server_env, start_broker, start_namesrv  # noqa: E402
 
@@ -113,72 +119,116 @@ def throughput(url: str, tasks: int, acks_late: bool, work: Path) -> dict[str, f
     return {"tasks_per_s": tasks / (data["last"] - data["first"]), "publish_per_s": tasks / publish_s}
 
 
-def latency(url: str, tasks: int, rate: float, work: Path) -> dict[str, float]:
-    queue = f"bench.lat.{uuid.uuid4().hex[:8]}"
-    app = client_app(url, queue)
-    out = work / f"{queue}.json"
-    proc = start_worker(url, queue, False, tasks + 50, out, work / "worker.log", warm=50)
+#: warm-up tasks per latency worker (not measured)
+WARM = 50
+
+
+class LatencyRun:
+    """One broker's side of the latency measurement: a worker, and a client that sends to it."""
+
+    def __init__(self, url: str, tasks: int, work: Path) -> None:
+        self.tasks = tasks
+        queue = f"bench.lat.{uuid.uuid4().hex[:8]}"
+        self.app = client_app(url, queue)
+        self.out = work / f"{queue}.json"
+        self.proc = start_worker(url, queue, False, tasks + WARM, self.out, work / "worker.log", warm=WARM)
+        self.producer = self.app.producer_pool.acquire(block=True)
+        self.sent = 0
+
+    def warm_up(self) -> None:
+        """Worker start, connections, routes; not measured: wait until the worker ran them."""
+        for i in range(WARM):
+            self.app.send_task("b.noop", (self.tasks + i, time.time()), producer=self.producer)
+        wait_file(Path(f"{self.out}.warm"), self.proc, 120, parse=False)
+
+    def send(self, count: int, rate: float) -> None:
+        """The next ``count`` measured tasks, at ``rate`` tasks/s."""
+        start = time.perf_counter()
+        for k in range(count):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self.app.send_task("b.noop", (self.sent, time.time()), producer=self.producer)
+            self.sent += 1
+
+    def result(self) -> dict[str, float]:
+        data = wait_file(self.out, self.proc, 300)
+        lat = [v * 1000 for v in data["latencies"][: self.tasks]]
+        return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99)}
+
+    def close(self) -> None:
+        stop(self.proc)
+        self.producer.release()
+        self.app.close()
+
+
+def latency(
+    targets: dict[str, str], tasks: int, rate: float, rounds: int, work: Path
+) -> dict[str, dict[str, float]]:
+    """End-to-end latency of every target, measured in interleaved rounds: a round sends
+    ``tasks / rounds`` tasks at ``rate`` to one broker's worker, then as many to the next, so a
+    load spike of the (shared) machine hits both sides alike. One definition for both: the task's
+    start in the pool process minus the time taken just before ``send_task``."""
+    runs = {name: LatencyRun(url, tasks, work) for name, url in targets.items()}
     try:
-        with app.producer_or_acquire() as producer:
-            # warm-up (worker start, connections, routes), not measured: wait until the worker ran them
-            for i in range(50):
-                app.send_task("b.noop", (tasks + i, time.time()), producer=producer)
-            wait_file(Path(f"{out}.warm"), proc, 120, parse=False)
-            start = time.perf_counter()
-            for i in range(tasks):
-                target = start + i / rate
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                app.send_task("b.noop", (i, time.time()), producer=producer)
-        data = wait_file(out, proc, 300)
+        for run in runs.values():
+            run.warm_up()
+        per_round = max(1, tasks // max(1, rounds))
+        while any(run.sent < tasks for run in runs.values()):
+            for run in runs.values():
+                run.send(min(per_round, tasks - run.sent), rate)
+        return {name: run.result() for name, run in runs.items()}
     finally:
-        stop(proc)
-        app.close()
-    lat = [v * 1000 for v in data["latencies"][:tasks]]
-    return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99)}
+        for run in runs.values():
+            run.close()
 
 
-def bench_broker(name: str, url: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    res: dict[str, float] = {}
+def bench_throughput(
+    targets: dict[str, str], args: argparse.Namespace, work: Path
+) -> dict[str, dict[str, float]]:
+    """Throughput of every target, acks early then late; with ``--runs`` N the brokers' runs
+    alternate (median reported), so both see the machine in much the same state."""
+    res: dict[str, dict[str, float]] = {name: {} for name in targets}
     for acks_late in (False, True):
-        runs = [throughput(url, args.tasks, acks_late, work) for _ in range(args.runs)]
         key = "acks_late" if acks_late else "acks_early"
-        res[f"{key}_tasks_per_s"] = statistics.median(r["tasks_per_s"] for r in runs)
-        res[f"{key}_publish_per_s"] = statistics.median(r["publish_per_s"] for r in runs)
-        print(f"  {name} {key}: {res[f'{key}_tasks_per_s']:.0f} tasks/s", flush=True)
-    res.update(latency(url, args.latency_tasks, args.rate, work))
-    print(f"  {name} latency: p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms", flush=True)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        for _ in range(args.runs):
+            for name, url in targets.items():
+                runs[name].append(throughput(url, args.tasks, acks_late, work))
+        for name in targets:
+            res[name][f"{key}_tasks_per_s"] = statistics.median(r["tasks_per_s"] for r in runs[name])
+            res[name][f"{key}_publish_per_s"] = statistics.median(r["publish_per_s"] for r in runs[name])
+            print(f"  {name} {key}: {res[name][f'{key}_tasks_per_s']:.0f} tasks/s", flush=True)
     return res
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=10_000)
+    p.add_argument("--tasks", type=int, default=10_000, help="tasks per throughput run (0: no throughput)")
     p.add_argument("--latency-tasks", type=int, default=1000)
     p.add_argument("--rate", type=float, default=200.0)
-    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--runs", type=int, default=1, help="throughput runs per broker and ack mode (median)")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved latency rounds")
     p.add_argument("--only", default="rocketmq,redis")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="celery-bench-") as tmp:
-        work = Path(tmp)
-        only = set(args.only.split(","))
+    only = [n for n in ("rocketmq", "redis") if n in args.only.split(",")]
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="celery-bench-")))
+        targets: dict[str, str] = {}
         if "rocketmq" in only:
             ns = start_namesrv(work)
+            stack.callback(ns.stop)
             broker = start_broker(work, ns, conf=BROKER_CONF)
-            try:
-                results["rocketmq"] = bench_broker("rocketmq", f"rocketmq://{ns.addr}//", args, work)
-            finally:
-                from rocketmq_integration.kombu.session import shutdown_sessions
-
-                shutdown_sessions()
-                broker.stop()
-                ns.stop()
+            stack.callback(broker.stop)
+            stack.callback(shutdown_sessions)
+            targets["rocketmq"] = f"rocketmq://{ns.addr}//"
         if "redis" in only:
-            with redis_server_process(work / "redis") as redis:
-                results["redis"] = bench_broker("redis", redis.url, args, work)
+            targets["redis"] = stack.enter_context(redis_server_process(work / "redis")).url
+        results = bench_throughput(targets, args, work) if args.tasks > 0 else {n: {} for n in targets}
+        for name, lat in latency(targets, args.latency_tasks, args.rate, args.rounds, work).items():
+            results[name].update(lat)
+            print(f"  {name} latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms", flush=True)
     metrics = (
         "acks_early_tasks_per_s",
         "acks_late_tasks_per_s",
@@ -191,10 +241,12 @@ def main() -> int:
     )
     print(f"{'metric':28}" + "".join(f"{n:>14}" for n in results))
     for m in metrics:
-        print(f"{m:28}" + "".join(f"{results[n][m]:14.1f}" for n in results))
+        print(f"{m:28}" + "".join(f"{results[n].get(m, math.nan):14.1f}" for n in results))
     if "rocketmq" in results and "redis" in results:
-        for m in ("acks_early_tasks_per_s", "acks_late_tasks_per_s"):
-            print(f"rocketmq/redis {m}: {results['rocketmq'][m] / results['redis'][m]:.2f}x")
+        ours, theirs = results["rocketmq"], results["redis"]
+        for m in ("acks_early_tasks_per_s", "acks_late_tasks_per_s", "p99_ms"):
+            if m in ours and m in theirs:
+                print(f"rocketmq/redis {m}: {ours[m] / theirs[m]:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

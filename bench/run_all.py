@@ -403,6 +403,11 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
     ("Celery over rocketmq:// vs Celery over Redis (tasks/s, latency)", ["celery_bench.py"]),
     ("Django: send_on_commit and the outbox relay vs a direct send (SQLite)", ["django_bench.py"]),
     ("5.x client through the gRPC proxy: produce / consume", ["proxy_bench.py"]),
+    (
+        "backlog drain time, ours vs Apache 4.9.8 (Java Consumer and our client)",
+        ["drain_bench.py", "--messages", "200000"],
+    ),
+    ("broker CPU-us per message, ours vs Apache 4.9.8", ["cpu_per_msg.py", "--seconds", "8"]),
 ]
 
 

@@ -11,6 +11,14 @@ import sys
 from collections.abc import Sequence
 
 
+def _add_loop_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        help="event loop: uvloop if installed (auto), or force one (default: $ROCKETMQ_EVENT_LOOP, else auto)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m broker_core",
@@ -28,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("-c", "--config", help="namesrv properties file (key=value, Apache key names)")
     ns.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
     ns.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
+    _add_loop_option(ns)
 
     br = sub.add_parser(
         "broker",
@@ -48,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--acl-file", help="plain_acl.yml to use when aclEnable=true (aclFile)")
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
     br.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
+    _add_loop_option(br)
 
     px = sub.add_parser(
         "proxy",

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from broker_core import eventloop
 from broker_core.broker.app import BrokerApp
 from broker_core.config.broker import BrokerConfig
 from broker_core.config.namesrv import NamesrvConfig
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     try:
-        return asyncio.run(demo(args))
+        return eventloop.run(demo(args))
     except KeyboardInterrupt:
         return 0
 

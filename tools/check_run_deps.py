@@ -4,6 +4,9 @@ Reads pyproject.toml itself (not the installed metadata, which is stale after a 
 dependency): the project must be installed, and every base dependency and every dependency of the
 ``run`` extra must be present. Versions are left to pip; this only avoids re-running pip (which
 rewrites the editable install) when nothing is missing.
+
+``--accel`` checks the optional ``accel`` extra instead (uvloop; requirements whose environment
+marker does not hold here are not wanted): exit 1 when one is missing.
 """
 
 from __future__ import annotations
@@ -15,12 +18,28 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 
-def missing(pyproject: Path) -> list[str]:
+def _marker_holds(marker: str) -> bool:
+    """Evaluate a PEP 508 marker with ``packaging`` (pip's copy if need be); unknown = holds."""
+    try:
+        from packaging.markers import Marker
+    except ImportError:
+        try:
+            from pip._vendor.packaging.markers import Marker
+        except ImportError:
+            return True
+    return bool(Marker(marker).evaluate())
+
+
+def missing(pyproject: Path, extra: str = "run") -> list[str]:
     project = tomllib.loads(pyproject.read_text())["project"]
-    wanted = [project["name"], *project.get("dependencies", []), *project["optional-dependencies"]["run"]]
+    extras = project["optional-dependencies"][extra]
+    wanted = extras if extra == "accel" else [project["name"], *project.get("dependencies", []), *extras]
     out = []
     for req in wanted:
-        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)
+        spec, _, marker = req.partition(";")
+        if marker.strip() and not _marker_holds(marker.strip()):
+            continue
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec.strip())
         if match is None:
             continue
         try:
@@ -31,7 +50,9 @@ def missing(pyproject: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    gone = missing(Path(__file__).resolve().parent.parent / "pyproject.toml")
+    accel = "--accel" in sys.argv[1:]
+    gone = missing(Path(__file__).resolve().parent.parent / "pyproject.toml", "accel" if accel else "run")
     if gone:
-        print(f"installing the run extra (missing: {', '.join(gone)})", file=sys.stderr)
+        what = "the accel extra (optional)" if accel else "the run extra"
+        print(f"installing {what} (missing: {', '.join(gone)})", file=sys.stderr)
     sys.exit(1 if gone else 0)

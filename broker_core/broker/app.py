@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from broker_core import _accel, eventloop
 from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
 from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
@@ -355,15 +356,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, json=bool(getattr(args, "log_json", False)))
     try:
         broker_cfg, store_cfg = configs_from_args(args)
+        loop = eventloop.resolve(getattr(args, "loop", None))
     except ConfigError as exc:
         print(f"broker: configuration error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(BrokerApp(broker_cfg, store_cfg)))
+    return eventloop.run(_serve(BrokerApp(broker_cfg, store_cfg)), loop)
 
 
 async def _serve(app: BrokerApp) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop", loop=eventloop.loop_name(loop), compiled=_accel.status().reason)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -4,6 +4,10 @@ A pull that finds nothing and carries FLAG_SUSPEND is parked here instead of ans
 re-executed (without permission to park again) when the dispatcher reports a new message for its
 queue whose tags match, or when its suspend time runs out; whatever that second execution returns
 is the response. No polling loop: arrivals and per-request timers drive everything.
+
+An arrival does not re-execute the pull on the spot: the woken requests run in one callback after
+the dispatcher's current batch (``call_soon``), so a pull woken by the first record of a batch
+returns the whole batch rather than that one record (one response per batch, not per message).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class PullHoldService:
     def __init__(self, execute: Executor) -> None:
         self._execute = execute
         self._held: dict[tuple[str, int], list[HeldPull]] = {}
+        self._woken: list[HeldPull] = []  # taken off _held, to run in the pending _run_woken
 
     def suspend(
         self,
@@ -81,20 +86,29 @@ class PullHoldService:
                 wake.append(held)
             else:
                 keep.append(held)
+        if not wake:
+            return
         if keep:
             self._held[(topic, queue_id)] = keep
         else:
             del self._held[(topic, queue_id)]
-        for held in wake:
+        if not self._woken:
+            asyncio.get_running_loop().call_soon(self._run_woken)
+        self._woken += wake
+
+    def _run_woken(self) -> None:
+        woken, self._woken = self._woken, []
+        for held in woken:
             self._wake(held)
 
     def wake_all(self) -> None:
         """Answer every parked request now (shutdown)."""
-        held_all = [h for waiters in self._held.values() for h in waiters]
+        held_all = [*self._woken, *(h for waiters in self._held.values() for h in waiters)]
         self._held.clear()
+        self._woken = []
         for held in held_all:
             self._wake(held)
 
     @property
     def held_count(self) -> int:
-        return sum(len(w) for w in self._held.values())
+        return sum(len(w) for w in self._held.values()) + len(self._woken)

@@ -21,6 +21,7 @@ import dataclasses
 import signal
 import sys
 
+from broker_core import eventloop
 from broker_core.config.namesrv import NamesrvConfig
 from broker_core.errors import ConfigError
 from broker_core.logsetup import configure_logging, get_logger
@@ -126,6 +127,7 @@ def _config_from_args(args: argparse.Namespace) -> NamesrvConfig:
 
 
 async def _serve(config: NamesrvConfig) -> int:
+    log.info("event loop", loop=eventloop.loop_name())
     app = NamesrvApp(config)
     port = await app.start()
     print(f"namesrv listening on {config.host}:{port}", flush=True)
@@ -153,11 +155,12 @@ def run_from_args(args: argparse.Namespace) -> int:
             getattr(args, "log_level", None) or "info", json=bool(getattr(args, "log_json", False))
         )
         config = _config_from_args(args)
+        loop = eventloop.resolve(getattr(args, "loop", None))
     except (OSError, ValueError, ConfigError) as exc:
         print(f"namesrv: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config))
+        return eventloop.run(_serve(config), loop)
     except OSError as exc:  # e.g. the port is taken
         log.error("namesrv failed to start", error=str(exc))
         print(f"namesrv failed: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from broker_core.errors import (
     RemoteProtocolError,
@@ -29,7 +29,7 @@ from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import FLAG_RESPONSE, RemotingCommand
 from broker_core.remoting.connection import RemotingConnection, next_opaque
 from broker_core.remoting.dispatcher import Dispatcher
-from broker_core.remoting.frame import encode_frame
+from broker_core.remoting.frame import encode_frame, encode_frame_parts
 
 log = get_logger(__name__)
 
@@ -59,8 +59,8 @@ class Channel(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
         self._close_reason = ""
-        self._outbox: list[bytes] | None = None
-        self._wbuf: list[bytes] | None = None
+        self._outbox: list[bytes | memoryview] | None = None
+        self._wbuf: list[bytes | memoryview] | None = None
         self._inflight = 0
         self._max_inflight = max_inflight
         self._paused = False
@@ -72,8 +72,8 @@ class Channel(asyncio.Protocol):
     # ----------------------------------------------------------------------- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport; uvloop's TCPTransport does not subclass asyncio.Transport, so no isinstance
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         if peer:
@@ -92,7 +92,7 @@ class Channel(asyncio.Protocol):
             return
         if not commands:
             return
-        outbox: list[bytes] = []
+        outbox: list[bytes | memoryview] = []
         self._outbox = outbox
         try:
             for cmd in commands:
@@ -196,9 +196,13 @@ class Channel(asyncio.Protocol):
     def send_response(self, response: RemotingCommand) -> None:
         """Write a response (its opaque already mirrors the request)."""
         response.flag |= FLAG_RESPONSE
-        self._write(encode_frame(response))
+        if response.body_parts is None:
+            self._write(encode_frame(response))
+        else:  # the body's buffers go to the transport as they are (one gather write)
+            for part in encode_frame_parts(response):
+                self._write(part)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         if self._outbox is not None:
             self._outbox.append(data)
         elif self._wbuf is not None:

@@ -33,6 +33,9 @@ class RemotingCommand:
         ext_fields: the custom header, every value a string (``None`` = no map).
         body: payload bytes (``None`` = no body).
         serialize_type: header serialisation used on the wire.
+        body_parts: a body given as buffers to be written one after the other (memoryviews of
+            stored records, never copied into one ``bytes``); when set, ``body`` is ignored on
+            encoding. Only outgoing commands use it (the pull response).
     """
 
     code: int
@@ -45,6 +48,7 @@ class RemotingCommand:
     body: bytes | None = None
     serialize_type: SerializeType = SerializeType.JSON
     extra: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    body_parts: list[bytes | memoryview] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_response(self) -> bool:

@@ -28,8 +28,25 @@ _PREFIX = struct.Struct(">ii")
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
 
 
+def encode_frame_parts(cmd: RemotingCommand) -> list[bytes | memoryview]:
+    """The frame for ``cmd`` as buffers to write in order; a ``body_parts`` body is not copied."""
+    parts = cmd.body_parts
+    if parts is None:
+        return [encode_frame(cmd)]
+    header = encode_header(cmd)
+    hlen = len(header)
+    if hlen > 0xFFFFFF:
+        raise LocalProtocolError(f"header of {hlen} bytes does not fit 24 bits")
+    blen = 0
+    for part in parts:
+        blen += part.nbytes if type(part) is memoryview else len(part)
+    return [_PREFIX.pack(4 + hlen + blen, (int(cmd.serialize_type) << 24) | hlen) + header, *parts]
+
+
 def encode_frame(cmd: RemotingCommand) -> bytes:
     """The whole frame for ``cmd``, length prefix included."""
+    if cmd.body_parts is not None:
+        return b"".join(encode_frame_parts(cmd))
     header = encode_header(cmd)
     hlen = len(header)
     if hlen > 0xFFFFFF:

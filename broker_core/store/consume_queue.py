@@ -18,8 +18,9 @@ Queue offset *n* lives at byte ``n*20``. ``max_offset_in_queue`` = next offset t
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 from broker_core.config.store import CQ_STORE_UNIT_SIZE
 from broker_core.logsetup import get_logger
@@ -111,6 +112,15 @@ class ConsumeQueue:
 
         Returns None when the slot is not readable (deleted, or not written yet).
         """
+        units = self.iter_units(index, max_units)
+        return None if units is None else list(units)
+
+    def iter_units(self, index: int, max_units: int) -> Iterator[Unit] | None:
+        """:meth:`get_units`, decoded lazily: a reader that stops after a few units decodes only those.
+
+        The units are read from a copy of their bytes taken now (one slice of the segment), so
+        later writes do not show through.
+        """
         byte = index * CQ_STORE_UNIT_SIZE
         if byte < self.min_logic_offset:
             return None
@@ -121,7 +131,7 @@ class ConsumeQueue:
         count = min((mf.wrote_position - pos) // CQ_STORE_UNIT_SIZE, max_units)
         if count <= 0:
             return None
-        return list(UNIT.iter_unpack(mf.mm[pos : pos + count * CQ_STORE_UNIT_SIZE]))
+        return cast(Iterator[Unit], UNIT.iter_unpack(mf.mm[pos : pos + count * CQ_STORE_UNIT_SIZE]))
 
     def get_unit(self, index: int) -> Unit | None:
         """The unit at queue offset ``index``."""

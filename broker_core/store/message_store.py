@@ -234,10 +234,13 @@ class MessageStore:
         max_total_bytes: int | None = None,
         *,
         commit_log_filter: Callable[[bytes], bool] | None = None,
+        views: bool = False,
     ) -> GetResult:
         """Read up to ``max_msg_nums`` records of a queue from ``offset`` (storage spec §2.8).
 
         ``message_filter`` gets each unit's tagsCode; ``commit_log_filter`` the raw record (SQL92).
+        ``views``: the records as memoryviews of the mapped segments instead of copies (to be
+        written out at once, as the pull response does).
 
         Raises:
             StoreNotRunningError: the store is not running (the broker answers SYSTEM_ERROR).
@@ -246,7 +249,7 @@ class MessageStore:
         cq = self.queues.find_or_create(topic, queue_id)
         return read_messages(
             cq, self.commit_log, offset, max_msg_nums, self._limits, message_filter, commit_log_filter,
-            max_total_bytes,
+            max_total_bytes, views=views,
         )  # fmt: skip
 
     def get_max_offset_in_queue(self, topic: str, queue_id: int) -> int:

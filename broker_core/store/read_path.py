@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from mmap import mmap
 
 from broker_core.config.store import CQ_STORE_UNIT_SIZE, StoreConfig
 from broker_core.store.commit_log import CommitLog
@@ -55,8 +56,15 @@ def read_messages(
     message_filter: Callable[[int], bool] | None = None,
     commit_log_filter: Callable[[bytes], bool] | None = None,
     max_total_bytes: int | None = None,
+    *,
+    views: bool = False,
 ) -> GetResult:
-    """Read records of ``cq`` from queue offset ``offset``; see module docstring."""
+    """Read records of ``cq`` from queue offset ``offset``; see module docstring.
+
+    With ``views`` the records are memoryview slices of the mapped segments (no copy): for a reader
+    that writes them out at once (the pull response); they keep the mapping alive while referenced.
+    Otherwise they are copies, safe to keep.
+    """
     min_offset = cq.min_offset_in_queue
     max_offset = cq.max_offset_in_queue
     status: GetMessageStatus
@@ -70,7 +78,7 @@ def read_messages(
         nxt = min_offset if min_offset == 0 else max_offset
         return GetResult(GetMessageStatus.OFFSET_OVERFLOW_BADLY, nxt, min_offset, max_offset)
     max_scan = max(16000 // CQ_STORE_UNIT_SIZE, max_msg_nums)
-    units = cq.get_units(offset, max_scan)
+    units = cq.iter_units(offset, max_scan)
     if units is None:
         return GetResult(
             GetMessageStatus.OFFSET_FOUND_NULL, cq.next_file_offset(offset), min_offset, max_offset
@@ -84,18 +92,23 @@ def read_messages(
     next_phy_file_start = -1
     last_phy = 0
     scanned = 0
-    roll_size = commit_log.queue.file_size
+    segments = commit_log.queue
+    roll_size = segments.file_size
+    # the segment of the previous record: [seg_start, seg_end) readable through `seg` (usually all
+    # records of one pull live in one segment, so one lookup serves the batch)
+    seg_start = seg_end = 0
+    seg: mmap | memoryview | None = None
+    count = 0
+    memory_bytes = limits.memory_bytes
     for phy, size, tags_code in units:
         last_phy = phy
         if next_phy_file_start >= 0 and phy < next_phy_file_start:
             scanned += 1
             continue
-        count = len(buffers)
         if count:  # the first record is always accepted
-            in_disk = max_phy - phy > limits.memory_bytes
             if count >= max_msg_nums:
                 break
-            if in_disk:
+            if max_phy - phy > memory_bytes:  # "in disk": tighter limits
                 if total + size > limits.bytes_in_disk or count >= limits.count_in_disk:
                     break
             elif total + size > limits.bytes_in_memory or count >= limits.count_in_memory:
@@ -105,16 +118,25 @@ def read_messages(
         scanned += 1
         if message_filter is not None and not message_filter(tags_code):
             continue
-        data = commit_log.read(phy, size)
-        if data is None:
-            if not buffers:
-                status = GetMessageStatus.MESSAGE_WAS_REMOVING
-            next_phy_file_start = phy + roll_size - phy % roll_size
-            continue
-        if commit_log_filter is not None and not commit_log_filter(data):
+        if phy < seg_start or phy + size > seg_end or seg is None:
+            mf = segments.locate(phy)
+            if mf is None or size < 0 or phy - mf.file_from_offset + size > mf.wrote_position:
+                if not buffers:
+                    status = GetMessageStatus.MESSAGE_WAS_REMOVING
+                next_phy_file_start = phy + roll_size - phy % roll_size
+                continue
+            seg_start = mf.file_from_offset
+            seg_end = seg_start + mf.wrote_position
+            seg = memoryview(mf.mm) if views else mf.mm
+        pos = phy - seg_start
+        data = seg[pos : pos + size]
+        if commit_log_filter is not None and not commit_log_filter(
+            data if type(data) is bytes else bytes(data)
+        ):
             continue
         buffers.append(data)
         queue_offsets.append(offset + scanned - 1)
+        count += 1
         total += size
         status = GetMessageStatus.FOUND
         next_phy_file_start = -1
@@ -126,5 +148,5 @@ def read_messages(
         buffers,
         queue_offsets,
         total,
-        max_phy - last_phy > limits.memory_bytes,
+        max_phy - last_phy > memory_bytes,
     )

@@ -255,6 +255,11 @@ class MQClientInstance:
         self._subscribe[topic] = queues
         return new_brokers, [c for c in self._consumers.values() if topic in c.subscribed_topics()]
 
+    def cached_publish_info(self, topic: str) -> TopicPublishInfo | None:
+        """The publish queues of ``topic`` if a usable route is cached (any thread, no I/O)."""
+        info = self._publish.get(topic)
+        return info if info is not None and info.ok and not info.from_template else None
+
     async def get_publish_info(
         self, topic: str, *, template_topic: str, template_queue_nums: int
     ) -> TopicPublishInfo:

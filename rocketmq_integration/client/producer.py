@@ -15,15 +15,17 @@ from __future__ import annotations
 import dataclasses
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from broker_core import errors as core_errors
 from broker_core.message.codec import encode_batch
 from broker_core.message.model import Message, MessageQueue
 from broker_core.message.namespace import unwrap as unwrap_namespace
 from broker_core.message.namespace import wrap as wrap_namespace
 from broker_core.message.properties import MessageConst, encode_properties
 from broker_core.message.sysflag import MessageSysFlag
+from broker_core.remoting.blocking import BlockingConnection
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from rocketmq_integration.client.config import (
     DEFAULT_INSTANCE_NAME,
@@ -48,7 +50,13 @@ from rocketmq_integration.client.validation import (
     check_group,
     check_message,
 )
-from rocketmq_integration.errors import MQBrokerError, MQClientError, NoRouteError, RemotingError
+from rocketmq_integration.errors import (
+    MQBrokerError,
+    MQClientError,
+    NoRouteError,
+    RemotingError,
+    RemotingTimeoutError,
+)
 from rocketmq_integration.logging import get_logger
 
 __all__ = ["RETRYABLE_SEND_CODES", "Producer"]
@@ -214,6 +222,45 @@ class Producer:
         )
         cmd.flag |= 0x2
         await self.client.api.invoke_oneway(addr, cmd)
+
+    def send_blocking(
+        self, msg: Message, connection: Callable[[str], BlockingConnection], timeout: float | None = None
+    ) -> SendResult | None:
+        """One send attempt from the calling thread, over ``connection(addr)`` (a blocking socket),
+        without a hop to the event loop: the fast path of synchronous callers (the kombu transport).
+
+        Returns None, sending nothing, when the attempt needs the loop: no cached route for the
+        topic yet, tracing on, or a timer message; then use :meth:`send`. An attempt that fails
+        raises (:class:`RemotingError`, :class:`MQBrokerError`) like one attempt of :meth:`send`;
+        the caller may retry with :meth:`send` (the message keeps its ``UNIQ_KEY``).
+        """
+        if self.state is not ServiceState.RUNNING or self.tracer is not None or self._client is None:
+            return None
+        props = msg.properties
+        if MessageConst.TIMER_DELIVER_MS in props or MessageConst.TIMER_DELAY_MS in props:
+            return None  # the broker's timer support is checked on the loop
+        client = self._client
+        info = client.cached_publish_info(wrap_namespace(self.namespace, msg.topic))
+        if info is None:
+            return None
+        mq = info.select()
+        addr = client.broker_addr(mq.broker_name, fallback=False)
+        if addr is None:
+            return None
+        p = self._prepare(msg)
+        api = client.api
+        cmd = api.request(p.code, self._ext_fields(p, mq), p.body)
+        if self.client_config.access_key:
+            api.sign(cmd)
+        try:
+            resp = connection(addr).invoke(cmd, timeout or self.config.send_msg_timeout)
+        except core_errors.RemotingTimeoutError as exc:
+            raise RemotingTimeoutError(f"send to {addr} got no answer: {exc}", addr) from exc
+        except core_errors.BrokerCoreError as exc:
+            raise RemotingError(f"send to {addr} failed: {exc}", addr) from exc
+        return parse_send_response(
+            resp, addr, unwrap_namespace(self.namespace, p.topic), mq.broker_name, p.msg_id
+        )
 
     # --------------------------------------------------------------------------- internals
 

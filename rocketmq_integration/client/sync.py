@@ -14,6 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from broker_core import eventloop
 from broker_core.message.model import Message, MessageQueue
 from rocketmq_integration.client.config import ClientConfig, ConsumerConfig, ListenerKind, ProducerConfig
 from rocketmq_integration.client.consume_service import Listener
@@ -28,11 +29,15 @@ T = TypeVar("T")
 
 
 class EventLoopThread:
-    """A daemon thread running an asyncio loop; :meth:`run` executes a coroutine on it and blocks."""
+    """A daemon thread running an asyncio loop; :meth:`run` executes a coroutine on it and blocks.
+
+    The loop is uvloop when it is installed, unless ``ROCKETMQ_EVENT_LOOP`` / ``ROCKETMQ_PURE_PYTHON``
+    say otherwise (:mod:`broker_core.eventloop`).
+    """
 
     def __init__(self, name: str = "rocketmq-loop") -> None:
         self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
+        self.loop = eventloop.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()

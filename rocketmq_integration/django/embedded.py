@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker_core import eventloop
 from broker_core.broker.app import BrokerApp, configs_from_args
 from broker_core.config.namesrv import NamesrvConfig
 from broker_core.namesrv.app import NamesrvApp
@@ -132,7 +133,7 @@ def serve(options: EmbeddedOptions, say: Any = None) -> int:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    return asyncio.run(_serve(options, say or _print))
+    return eventloop.run(_serve(options, say or _print))
 
 
 class BackgroundServers:

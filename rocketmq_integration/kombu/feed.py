@@ -21,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from broker_core.message.model import Message, MessageExt
 from rocketmq_integration.client.pop_consumer import PoppedMessage
-from rocketmq_integration.errors import ClientError
+from rocketmq_integration.errors import ClientError, MQBrokerError
 from rocketmq_integration.kombu import codec
 from rocketmq_integration.kombu.eta import TIMER_OUT_MS, eta_seconds, schedule_eta
 from rocketmq_integration.logging import get_logger
@@ -45,15 +46,34 @@ NO_ACK_INVISIBLE = 30.0
 _tags = itertools.count(1)
 
 
-class Lease(NamedTuple):
+@dataclass(eq=False, slots=True)
+class Lease:
     """What settling a delivered message needs: its POP group, topic and receipt handle, or (push
-    mode, see :mod:`~rocketmq_integration.kombu.push`) the future its listener call waits on."""
+    mode, see :mod:`~rocketmq_integration.kombu.push`) the future its listener call waits on.
+
+    A POP lease is renewed while it is held (see :meth:`Feed._renew_loop`): each renewal
+    (CHANGE_MESSAGE_INVISIBLETIME) returns a new receipt handle, which replaces ``handle``; the
+    ack, reject or release of the message waits for a renewal in flight (:meth:`current_handle`)
+    so it always uses the newest handle.
+    """
 
     group: str
     topic: str
     handle: str
     message: MessageExt
     settled: asyncio.Future[str] | None = None
+    #: when (``time.monotonic()``) the lease is renewed next
+    renew_at: float = math.inf
+    #: the renewal in flight (loop thread), done when ``handle`` is the newest one
+    renewing: asyncio.Future[None] | None = None
+    #: acked / rejected / released on the kombu side: never renewed again
+    done: bool = False
+
+    async def current_handle(self) -> str:
+        """The newest receipt handle, after any renewal in flight (loop thread)."""
+        while self.renewing is not None:
+            await asyncio.shield(self.renewing)
+        return self.handle
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +121,8 @@ class Feed:
     #: called (from the loop thread) after messages were added to an inbox
     on_ready: Any = None
     _capacity: asyncio.Event | None = None
+    _renewer: asyncio.Task[None] | None = None
+    closed: bool = False
 
     # ------------------------------------------------------------------ kombu side (any thread)
     def consume(self, queue: str, sources: list[Source], no_ack: bool, orderly: bool) -> None:
@@ -110,6 +132,8 @@ class Feed:
     async def _consume(self, queue: str, sources: list[Source], no_ack: bool, orderly: bool) -> None:
         if self._capacity is None:
             self._capacity = asyncio.Event()
+        if not no_ack:
+            self.ensure_renewer()
         if orderly or not await self.session.pop_supported():
             from rocketmq_integration.kombu.push import PushFeed
 
@@ -150,6 +174,88 @@ class Feed:
         self.inbox.extend(kept)
         self.wake()
         return dropped
+
+    def close(self) -> None:
+        """The channel closed: stop renewing (its leases were released)."""
+        self.closed = True
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            self.session.loop.call_soon_threadsafe(renewer.cancel)
+
+    def settle_soon(self, lease: Lease, how: str) -> None:
+        """Ack (``"ack"``), release (``"requeue"``), dead-letter (``"reject"``) or drop
+        (``"drop"``: ack without dead-lettering) a popped message, on the loop, with its newest handle."""
+        lease.done = True
+        self.session.submit(lambda: self._settle(lease, how))
+
+    # ------------------------------------------------------------------ lease renewal (loop side)
+    def next_renewal(self) -> float:
+        """When a lease taken now is renewed first (inf: renewal off)."""
+        interval = self.session.options.renewal_interval()
+        return math.inf if interval is None else time.monotonic() + interval
+
+    def ensure_renewer(self) -> None:
+        """Start the renewal task of this feed (loop thread) unless renewal is off or it runs."""
+        if self._renewer is None and not self.closed and self.session.options.renewal_interval() is not None:
+            self._renewer = self.session.loop.create_task(self._renew_loop(), name="kombu-lease-renewal")
+
+    async def _renew_loop(self) -> None:
+        """Renew every held POP lease (in the inbox, or delivered and not yet settled) when its
+        ``renew_at`` comes, for another ``visibility_timeout``: a task that runs longer than the
+        visibility timeout is not delivered to another worker while this one still runs it."""
+        interval = self.session.options.renewal_interval()
+        assert interval is not None
+        while not self.closed:
+            now = time.monotonic()
+            leases = list(self.leases.values())  # one C-level copy: the kombu thread may settle meanwhile
+            for lease in leases:
+                if (
+                    lease.renew_at <= now
+                    and lease.settled is None
+                    and not lease.done
+                    and lease.renewing is None
+                ):
+                    self._start_renewal(lease, interval)
+            upcoming = min((le.renew_at for le in leases if le.renewing is None), default=math.inf)
+            await asyncio.sleep(min(interval, max(0.05, upcoming - time.monotonic())))
+
+    def _start_renewal(self, lease: Lease, interval: float) -> None:
+        # ``renewing`` is set before anything else runs on the loop: a settle from here on waits
+        lease.renewing = self.session.loop.create_future()
+        self.session.spawn(self._renew(lease, interval))
+
+    async def _renew(self, lease: Lease, interval: float) -> None:
+        fut = lease.renewing
+        try:
+            lease.handle = await self.session.extend(
+                lease.group, lease.topic, lease.handle, self.session.options.visibility_timeout
+            )
+            lease.renew_at = time.monotonic() + interval
+        except MQBrokerError as exc:
+            lease.renew_at = math.inf  # the lease is gone (acked meanwhile, or expired): stop
+            if not lease.done:
+                log.warning(
+                    "lease renewal refused; the message may be delivered again",
+                    topic=lease.topic,
+                    error=str(exc),
+                )
+        except (ClientError, OSError) as exc:
+            lease.renew_at = time.monotonic() + min(interval, 1.0)  # network trouble: try again soon
+            log.warning("lease renewal failed, retrying", topic=lease.topic, error=str(exc))
+        finally:
+            lease.renewing = None
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    async def _settle(self, lease: Lease, how: str) -> None:
+        session = self.session
+        handle = await lease.current_handle()
+        if how == "ack" or how == "drop":
+            await session.ack(lease.group, lease.topic, handle)
+        elif how == "requeue":
+            await session.release(lease.group, lease.topic, handle)
+        else:
+            await session.dead_letter(lease.group, lease.topic, handle, lease.message)
 
     def wake(self) -> None:
         """Capacity may have grown (an ack, a bigger window): let waiting pumps pop again."""
@@ -240,7 +346,7 @@ class Feed:
                 self.inbox_no_ack.append((src.queue, raw))
             else:
                 tag = raw["properties"]["delivery_tag"]
-                self.leases[tag] = Lease(src.group, src.topic, handle, msg)
+                self.leases[tag] = Lease(src.group, src.topic, handle, msg, renew_at=self.next_renewal())
                 self.inbox.append((src.queue, raw))
             added = True
         if added and self.on_ready is not None:

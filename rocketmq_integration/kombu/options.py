@@ -48,6 +48,7 @@ class TransportOptions:
 
     wait_time_seconds: float = 5.0
     visibility_timeout: float = 3600.0
+    lease_renewal_interval: float = 0.0
     prefetch_limit: int = 64
     producer_group: str = "celery-producer"
     consumer_group_prefix: str = "celery-"
@@ -86,6 +87,12 @@ class TransportOptions:
         opts._check()
         return opts
 
+    def renewal_interval(self) -> float | None:
+        """Seconds between renewals of a held lease, None when renewal is off."""
+        if self.lease_renewal_interval < 0:
+            return None
+        return self.lease_renewal_interval or self.visibility_timeout / 3
+
     def _check(self) -> None:
         positive = ("visibility_timeout", "send_timeout", "bindings_cache_seconds", "timer_max_delay")
         for name in positive:
@@ -93,6 +100,10 @@ class TransportOptions:
                 raise InvalidTransportOption(name, "must be positive")
         if not 0 <= self.wait_time_seconds <= 30:
             raise InvalidTransportOption("wait_time_seconds", "must be between 0 and 30")
+        if self.lease_renewal_interval >= self.visibility_timeout:
+            raise InvalidTransportOption(
+                "lease_renewal_interval", "must be below visibility_timeout (a lease would expire first)"
+            )
         if self.eta_threshold < 0:
             raise InvalidTransportOption("eta_threshold", "must not be negative")
         for name in ("prefetch_limit", "read_queue_nums", "write_queue_nums"):

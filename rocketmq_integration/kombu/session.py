@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 
 from broker_core.message.model import Message, MessageExt
+from broker_core.remoting.blocking import BlockingConnection
 from broker_core.remoting.body.kv import KVTable
 from broker_core.remoting.body.route import MASTER_ID
 from broker_core.remoting.codes import RequestCode, ResponseCode, SerializeType
@@ -43,7 +44,13 @@ from rocketmq_integration.client.pop_consumer import PopConsumer, PoppedMessage
 from rocketmq_integration.client.producer import Producer
 from rocketmq_integration.client.results import SendResult
 from rocketmq_integration.client.sync import EventLoopThread
-from rocketmq_integration.errors import MQBrokerError, MQClientError, NoRouteError, RemotingError
+from rocketmq_integration.errors import (
+    ClientError,
+    MQBrokerError,
+    MQClientError,
+    NoRouteError,
+    RemotingError,
+)
 from rocketmq_integration.kombu.options import TransportOptions
 from rocketmq_integration.logging import get_logger
 
@@ -89,6 +96,12 @@ class Session:
         self._bindings: list[Binding] | None = None
         self._bindings_at = 0.0
         self.kv_namespace = f"KOMBU_BINDINGS{namespace}"
+        #: blocking sockets of the send fast path (:meth:`send_now`), one per calling thread and broker
+        self._local = threading.local()
+        self._blocking: list[BlockingConnection] = []
+        self._blocking_lock = threading.Lock()
+        #: sends that took the fast path (tests, diagnostics)
+        self.direct_sends = 0
 
     # ------------------------------------------------------------------ thread bridging
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
@@ -269,6 +282,35 @@ class Session:
         await self.ensure_topic(msg.topic)
         return await producer.send(msg)
 
+    def send_now(self, msg: Message) -> bool:
+        """Send ``msg`` from the calling thread over a blocking socket (no hop to the loop thread,
+        which matters for latency on a busy machine); False, with nothing sent, when the fast path
+        does not apply (first send to a topic, a timer message) or its one attempt failed: then
+        :meth:`send` does it, with its retries."""
+        producer = self._producer
+        if producer is None or _in_event_loop():
+            return False  # never block a running event loop (the session's own included)
+        try:
+            if producer.send_blocking(msg, self._connection, self.options.send_timeout) is None:
+                return False
+        except ClientError as exc:
+            log.debug("blocking send failed, retrying on the loop", topic=msg.topic, error=str(exc))
+            return False
+        self.direct_sends += 1
+        return True
+
+    def _connection(self, addr: str) -> BlockingConnection:
+        conns: dict[str, BlockingConnection] | None = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        conn = conns.get(addr)
+        if conn is None:
+            timeout = self.client_config.connect_timeout
+            conn = conns[addr] = BlockingConnection(addr, connect_timeout=timeout)
+            with self._blocking_lock:
+                self._blocking.append(conn)
+        return conn
+
     async def send_orderly(self, msg: Message, key: str) -> SendResult:
         await self.ensure_topic(msg.topic)
         return await (await self.producer()).send_orderly(msg, key)
@@ -400,11 +442,23 @@ class Session:
             await self._admin.shutdown()
 
     def close(self) -> None:
+        with self._blocking_lock:
+            conns, self._blocking = self._blocking, []
+        for conn in conns:
+            conn.close()
         if self.thread.alive:
             try:
                 self.run(self._close(), 10.0)
             finally:
                 self.thread.stop()
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _sessions: dict[tuple[int, str, TransportOptions, str, tuple[str, str]], Session] = {}

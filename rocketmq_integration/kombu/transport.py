@@ -44,8 +44,15 @@ at connect.
 
 * ``wait_time_seconds`` (5.0): long-poll time of one POP request (0..30).
 * ``visibility_timeout`` (3600): seconds a delivered, unacked message stays invisible before
-  it is delivered again (the POP invisible time). Must exceed the longest task with
-  ``acks_late``.
+  it is delivered again (the POP invisible time) when its worker stops renewing it (a killed
+  worker: its unacked tasks run again after at most this long).
+* ``lease_renewal_interval`` (0 = ``visibility_timeout / 3``): while a worker holds a message
+  (prefetched, or delivered and not yet acked: a long ``acks_late`` task), it renews the lease
+  every this many seconds for another ``visibility_timeout`` (CHANGE_MESSAGE_INVISIBLETIME; later
+  acks use the new receipt handle), so a task may run longer than the visibility timeout without
+  being delivered to a second worker. Renewal stops when the message is acked, rejected or
+  released, or the channel closes. Must be below ``visibility_timeout``; a negative value turns
+  renewal off.
 * ``prefetch_limit`` (64): leases a channel may hold when kombu's prefetch count is 0.
 * ``producer_group`` ("celery-producer"), ``consumer_group_prefix`` ("celery-"),
   ``queue_name_prefix`` (""): RocketMQ names.
@@ -204,7 +211,7 @@ class Channel(virtual.Channel):
         if queue in self.options.ordered_queues:
             # same key -> same RocketMQ queue -> consumed in send order (see push.py)
             self._run(self.session.send_orderly(msg, self._ordering_key(message)), timeout)
-        else:
+        elif not self.session.send_now(msg):
             self._run(self.session.send(msg), timeout)
 
     def _ordering_key(self, message: dict[str, Any]) -> str:
@@ -218,7 +225,8 @@ class Channel(virtual.Channel):
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         msg = self._to_message(self.exchange_topic(exchange), message)
-        self._run(self.session.send(msg), self.options.send_timeout * 4 + 5)
+        if not self.session.send_now(msg):
+            self._run(self.session.send(msg), self.options.send_timeout * 4 + 5)
 
     # ------------------------------------------------------------------ declare / bind
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
@@ -403,8 +411,12 @@ class Channel(virtual.Channel):
         if not got:
             raise Empty()
         msg, handle = got[0]
-        raw = self.feed.to_raw(msg)
-        self.feed.leases[raw["properties"]["delivery_tag"]] = Lease(src.group, src.topic, handle, msg)
+        feed = self.feed
+        raw = feed.to_raw(msg)
+        feed.leases[raw["properties"]["delivery_tag"]] = Lease(
+            src.group, src.topic, handle, msg, renew_at=feed.next_renewal()
+        )
+        self.session.submit(feed.ensure_renewer)
         return raw
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
@@ -442,21 +454,17 @@ class Channel(virtual.Channel):
         settled = lease.settled
         if settled is not None:  # push mode: the listener call waiting for this verdict returns
             session.submit(lambda: None if settled.done() else settled.set_result(how))
-        elif how == "ack":
-            session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
-        elif how == "requeue":
-            self._release(lease)
-        elif self.options.dead_letter_on_reject:
-            session.submit(lambda: session.dead_letter(lease.group, lease.topic, lease.handle, lease.message))
+        elif how == "reject" and not self.options.dead_letter_on_reject:
+            self.feed.settle_soon(lease, "drop")
         else:
-            session.submit(lambda: session.ack(lease.group, lease.topic, lease.handle))
+            self.feed.settle_soon(lease, how)
 
     def _release(self, lease: Lease) -> None:
         settled = lease.settled
         if settled is not None:
             self.session.submit(lambda: None if settled.done() else settled.set_result("requeue"))
         else:
-            self.session.submit(lambda: self.session.release(lease.group, lease.topic, lease.handle))
+            self.feed.settle_soon(lease, "requeue")
 
     def _restore(self, message: Any) -> None:
         tag = message.delivery_tag
@@ -471,6 +479,7 @@ class Channel(virtual.Channel):
             for lease in list(self.feed.leases.values()):
                 self._release(lease)
             self.feed.leases.clear()
+            self.feed.close()
 
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")

@@ -99,7 +99,7 @@ class PullProcessor:
         flt = tag_filter(sub)
         result = ctx.store.get_message(
             h.consumer_group, h.topic, h.queue_id, h.queue_offset, h.max_msg_nums, flt,
-            commit_log_filter=record_flt,
+            commit_log_filter=record_flt, views=True,
         )  # fmt: skip
         status = result.status
         if status in (_S.NO_MATCHED_LOGIC_QUEUE, _S.NO_MESSAGE_IN_QUEUE):
@@ -153,15 +153,16 @@ class PullProcessor:
             "minOffset": str(result.min_offset),
             "maxOffset": str(result.max_offset),
         }
+        response = request.make_response(code, status.name, ext)
         if code == ResponseCode.SUCCESS:
-            body: bytes | None = b"".join(result.message_buffers)
+            # the records as views of the mapped segments, written out without a copy
+            response.body_parts = result.message_buffers
             ctx.stats.on_get(
-                h.topic, h.consumer_group, h.queue_id, len(result.message_buffers), len(body or b"")
+                h.topic, h.consumer_group, h.queue_id, len(result.message_buffers), result.buffer_total_size
             )
         else:
-            body = None
             ctx.stats.on_get_miss()
-        return request.make_response(code, status.name, ext, body)
+        return response
 
     def _subscription(
         self, request: RemotingCommand, h: PullMessageRequestHeader

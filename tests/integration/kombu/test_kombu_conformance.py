@@ -206,3 +206,22 @@ def test_priority_steps_deliver_higher_priorities_first(
     assert sorted(got[:3]) == ["high0", "high1", "high2"]
     assert got[3] == "mid"
     assert sorted(got[4:]) == [f"low{i}" for i in range(6)]
+
+
+def test_sends_after_the_first_skip_the_loop_thread_and_arrive(conn: Connection, qname: str) -> None:
+    """The first send to a queue's topic goes through the session's loop (route lookup, topic
+    creation); later ones are sent from the calling thread over its blocking socket."""
+    session: Session = conn.default_channel.session
+    q = conn.SimpleQueue(qname)
+    q.put({"n": 0})
+    before = session.direct_sends
+    for i in range(1, 4):
+        q.put({"n": i})
+    assert session.direct_sends - before == 3
+    got = []
+    for _ in range(4):
+        m = q.get(timeout=10)
+        got.append(m.payload["n"])
+        m.ack()
+    assert sorted(got) == [0, 1, 2, 3]
+    q.close()

@@ -76,3 +76,11 @@ def test_url_credentials_become_acl_keys_and_a_bad_namespace_is_refused() -> Non
         Connection("rocketmq://AK1@127.0.0.1:1//").transport  # noqa: B018
     with pytest.raises(ValidationError, match="namespace"):
         Connection("rocketmq://127.0.0.1:1/a.b").transport  # noqa: B018
+
+
+def test_lease_renewal_interval_defaults_to_a_third_of_the_visibility_timeout() -> None:
+    assert TransportOptions.from_mapping({"visibility_timeout": 30}).renewal_interval() == 10.0
+    assert TransportOptions.from_mapping({"lease_renewal_interval": 2}).renewal_interval() == 2.0
+    assert TransportOptions.from_mapping({"lease_renewal_interval": -1}).renewal_interval() is None
+    with pytest.raises(InvalidTransportOption, match="lease_renewal_interval"):
+        TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 3})
