@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 from celery import chord, group
 
+from rocketmq_integration.errors import ValidationError
 from rocketmq_integration.kombu.session import shutdown_sessions
 from tests.integration.framework.redis_server import RedisServer, redis_server_process
 from tests.integration.kombu.celery_app import make_app, read_lines
@@ -130,6 +134,13 @@ def test_eta_tasks_run_on_time_are_held_by_the_broker_and_wait_for_a_late_worker
         workers.append(b.start())
         up = time.time()
         off = _stamps(off_path, 2, 30, "eta tasks due before their worker started")
+        # while both workers are up: the `celery inspect ping` command is answered by each
+        names = [a.hostname(), b.hostname()]
+        ping = subprocess.run(
+            [*a.argv[: a.argv.index("worker")], "inspect", "ping", "--timeout", "5", "--json",
+             "--destination", ",".join(names)],
+            env=a.env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
         app.close()
 
@@ -140,6 +151,9 @@ def test_eta_tasks_run_on_time_are_held_by_the_broker_and_wait_for_a_late_worker
     assert off_seen_before == []
     assert all(started >= eta for started, eta in off.values())
     assert all(started - up <= 5.0 for started, _eta in off.values()), (up, off)
+    replies = json.loads(ping.stdout.strip().splitlines()[-1])
+    assert ping.returncode == 0 and sorted(replies) == sorted(names), ping.stdout + ping.stderr
+    assert all(reply == {"ok": "pong"} for reply in replies.values()), replies
 
 
 #: a task that finished this long before the broker was killed has had its ack answered
@@ -227,3 +241,43 @@ def test_a_broker_restart_under_load_loses_no_acked_task(
     twice = {v: times for v, times in runs.items() if len(times) > 1 and v not in resent}
     acked_then_rerun = {v: t for v, t in twice.items() if min(t) < killed_at - ACK_WINDOW}
     assert not acked_then_rerun, (killed_at, acked_then_rerun)
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "expected", "start_worker"),
+    [
+        (
+            "{broker}",
+            {"visibilty_timeout": 5},
+            "rocketmq transport option 'visibilty_timeout': unknown option",
+            True,
+        ),
+        ("{broker}", {"wait_time_seconds": 99}, "rocketmq transport option 'wait_time_seconds'", False),
+        ("rocketmq://127.0.0.1:notaport//", {}, "rocketmq URL: bad port in '127.0.0.1:notaport'", True),
+        ("rocketmq://AK@127.0.0.1:9876//", {}, "give both ACCESS_KEY and SECRET_KEY", False),
+    ],
+)
+def test_a_bad_url_or_transport_option_stops_a_celery_app_and_a_worker_at_connect(
+    url: str,
+    options: dict[str, object],
+    expected: str,
+    start_worker: bool,
+    broker_url: str,
+    qname: str,
+    tmp_path: Path,
+) -> None:
+    url = url.format(broker=broker_url)
+    app = make_app(url, qname, options=options)
+    try:
+        with pytest.raises(ValidationError, match=re.escape(expected)):
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)
+    finally:
+        app.close()
+    if start_worker:  # `celery worker` exits at once, saying why (two cases: each start costs seconds)
+        worker = CeleryWorker(url, qname, tmp_path, options=options)
+        proc = subprocess.run(
+            worker.argv, env=worker.env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode != 0 and expected in proc.stdout + proc.stderr, proc.stdout + proc.stderr
