@@ -9,7 +9,10 @@
 #                the optional `accel` extra where it installs).
 #   make demo    the protocol demo: embedded NameServer + Broker, 5 messages produced and consumed
 #   make test    missing system packages (tools/system-packages.sh), ruff check, ruff format --check,
-#                mypy, pytest -n auto (fails on any failure)
+#                mypy, the mypyc build of the hot modules (cached), pytest -n auto (fails on any
+#                failure), then the protocol/store/wire tests again as pure Python (PURE_TESTS)
+#   make accel   mypyc-compile the hot modules (tools/accel_modules.txt) into build/accel, cached
+#   make accel-check  compile (must succeed) and run PURE_TESTS on the compiled modules
 #   make lint    ruff check, ruff format --check, mypy
 #   make format  ruff format + ruff check --fix
 #   make bench   throughput / latency benchmark (bench/run_all.py), prints a table
@@ -30,12 +33,18 @@ TEST_TIMEOUT ?= 300
 # wall-clock guard for the whole pytest session (a hung teardown must not hang CI)
 TEST_WALL_TIMEOUT ?= 3600
 PYTEST_ARGS ?=
+# the tests `make test` runs a second time with no acceleration (ROCKETMQ_PURE_PYTHON=1), and that
+# `make accel-check` runs on the compiled modules
+PURE_TESTS ?= tests/unit/remoting tests/unit/message tests/unit/store tests/unit/test_accel.py \
+	tests/unit/test_eventloop.py tests/integration/test_broker_wire.py tests/integration/test_namesrv.py \
+	tests/integration/test_captured_replay.py tests/integration/test_event_loop.py
 BENCH_ARGS ?=
 RUN_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run-deps sysdeps run demo test lint format typecheck pytest bench clean distclean
+.PHONY: help venv run-deps sysdeps run demo test lint format typecheck pytest pytest-pure accel accel-check \
+	bench clean distclean
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
@@ -64,6 +73,7 @@ run-deps: | $(BIN)/python
 		echo "make: the optional accel extra did not install; using the stdlib event loop" >&2; }
 
 run: run-deps
+	@$(BIN)/python tools/build_accel.py
 	$(BIN)/python -m sample_project $(RUN_ARGS)
 
 demo: run-deps
@@ -81,15 +91,35 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## the full suite in the default mode: compiled modules when a current build exists, uvloop when
+## installed; ROCKETMQ_ACCEL_EXPECTED lets tests/unit/test_accel.py check that mode was really used
 pytest: venv
-	timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
+	expected=$$($(BIN)/python tools/build_accel.py --status >/dev/null 2>&1 && echo compiled || echo pure); \
+	ROCKETMQ_ACCEL_EXPECTED=$$expected timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+
+## the protocol/store/wire tests again without any acceleration (stdlib loop, .py modules)
+pytest-pure: venv
+	ROCKETMQ_PURE_PYTHON=1 timeout --kill-after=60 $(TEST_WALL_TIMEOUT) \
+		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=$(TEST_TIMEOUT) -q $(PURE_TESTS)
+
+## mypyc-compile the modules of tools/accel_modules.txt into build/accel (cached by source hash;
+## prints why and carries on pure when it cannot build here)
+accel: venv
+	$(BIN)/python tools/build_accel.py
+
+## before landing a change to a module of tools/accel_modules.txt: it must compile, and the
+## protocol/store tests must pass on the compiled modules
+accel-check: venv
+	$(BIN)/python tools/build_accel.py --require
+	ROCKETMQ_ACCEL_EXPECTED=compiled $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
+		--timeout=$(TEST_TIMEOUT) -q $(PURE_TESTS)
 
 ## system packages the tests need (make, C++ runtime, redis-server, fuse3), installed only when missing
 sysdeps:
 	bash tools/system-packages.sh
 
-test: sysdeps lint pytest
+test: sysdeps lint accel pytest pytest-pure
 
 bench: venv
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

@@ -8,7 +8,7 @@ the stdlib loop runs the same code and passes the same tests. The choice, first 
 2. the environment variable ``ROCKETMQ_EVENT_LOOP`` (same values), which child processes inherit,
    so a test run or a supervisor can switch every server it starts;
 3. ``auto``: uvloop if it imports, else asyncio. ``ROCKETMQ_PURE_PYTHON=1`` (no accelerations at
-   all, see docs/performance.md) makes ``auto`` mean asyncio.
+   all, see :mod:`broker_core._accel`) makes ``auto`` mean asyncio.
 
 An explicit ``uvloop`` that cannot be imported is an error (:class:`ConfigError`), not a silent
 fallback. The servers log the loop they run on at start-up (``event loop loop=uvloop``).
@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, TypeVar
 
+from broker_core._accel import PURE_ENV, pure_python
 from broker_core.errors import ConfigError
 
 __all__ = [
@@ -40,13 +41,7 @@ __all__ = [
 T = TypeVar("T")
 
 LOOP_ENV = "ROCKETMQ_EVENT_LOOP"
-PURE_ENV = "ROCKETMQ_PURE_PYTHON"
 CHOICES = ("auto", "uvloop", "asyncio")
-
-
-def pure_python() -> bool:
-    """True when ``ROCKETMQ_PURE_PYTHON`` asks for no accelerations (set and not ``0``)."""
-    return os.environ.get(PURE_ENV, "").strip() not in ("", "0")
 
 
 def uvloop_module() -> ModuleType | None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from broker_core import eventloop
+from broker_core import _accel, eventloop
 from broker_core.broker.acl import PlainAccessValidator, PlainAclFiles
 from broker_core.broker.acl.processor import AclAdminProcessor
 from broker_core.broker.clients import ConsumerManager, ProducerManager
@@ -366,7 +366,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 async def _serve(app: BrokerApp) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    log.info("event loop", loop=eventloop.loop_name(loop))
+    log.info("event loop", loop=eventloop.loop_name(loop), compiled=_accel.status().reason)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
