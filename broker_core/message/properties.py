@@ -15,6 +15,7 @@ and re-encoding on the hot path would cost more than the store append itself.
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 from collections.abc import Mapping
 
@@ -126,16 +127,42 @@ def append_property(properties_str: str, name: str, value: str) -> str:
     return f"{properties_str}{name}\x01{value}\x02"
 
 
+# 31**k mod 2**32: Java's wrapping polynomial, summed in C by ``map(mul, ...)`` (exact modulo 2**32).
+_POW31: list[int] = [1]
+for _ in range(255):
+    _POW31.append(_POW31[-1] * 31 & 0xFFFFFFFF)
+_TAIL = 12  # the varying end of a UNIQ_KEY (time + counter); the rest repeats per producer
+_POW31_TAIL = _POW31[_TAIL]
+
+
+def _poly(units: bytes) -> int:
+    """Unreduced ``sum(u * 31**(n-1-i))`` with 32-bit powers; ``len(units) <= len(_POW31)``."""
+    return sum(map(operator.mul, reversed(units), _POW31))
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix_poly(prefix: str) -> int:
+    return _poly(prefix.encode("ascii"))
+
+
 def java_string_hash(text: str) -> int:
-    """Java ``String.hashCode()``: ``h = 31*h + c`` over UTF-16 code units, as a signed int32."""
-    h = 0
-    if text.isascii():
-        units: bytes | tuple[int, ...] = text.encode("ascii")
+    """Java ``String.hashCode()``: ``h = 31*h + c`` over UTF-16 code units, as a signed int32.
+
+    ASCII keys (index keys ``topic#UNIQ_KEY``, tags) take a C-level sum of products; a long key
+    reuses the cached polynomial of its head, since keys of one producer share all but their tail.
+    """
+    n = len(text)
+    if text.isascii() and n <= len(_POW31):
+        if n > 2 * _TAIL:
+            h = _prefix_poly(text[:-_TAIL]) * _POW31_TAIL + _poly(text[-_TAIL:].encode("ascii"))
+        else:
+            h = _poly(text.encode("ascii"))
     else:
         raw = text.encode("utf-16-be")
-        units = struct.unpack(f">{len(raw) // 2}H", raw)
-    for unit in units:
-        h = (31 * h + unit) & 0xFFFFFFFF
+        h = 0
+        for unit in struct.unpack(f">{len(raw) // 2}H", raw):
+            h = (31 * h + unit) & 0xFFFFFFFF
+    h &= 0xFFFFFFFF
     return h - 0x100000000 if h & 0x80000000 else h
 
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import sys
 from pathlib import Path
 
 from broker_core.errors import StoreError
+from broker_core.message.properties import java_string_hash
 
 __all__ = ["HEADER_SIZE", "INDEX_ENTRY_SIZE", "IndexFile", "index_file_size", "java_string_hash", "key_hash"]
 
@@ -40,29 +40,11 @@ _HEADER = struct.Struct(">qqqqii")
 _ENTRY = struct.Struct(">iqii")
 _I32 = struct.Struct(">i")
 _INT_MAX = 0x7FFFFFFF
-_UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
 
 def index_file_size(slots: int, max_index: int) -> int:
     """Bytes of an index file with ``slots`` hash slots and ``max_index`` entries."""
     return HEADER_SIZE + slots * HASH_SLOT_SIZE + max_index * INDEX_ENTRY_SIZE
-
-
-def java_string_hash(text: str) -> int:
-    """Java ``String.hashCode`` (over UTF-16 code units, 32-bit signed wrap-around).
-
-    The polynomial is summed without masking (Python ints do not overflow) and reduced once at the
-    end: the same value as Java's wrapping arithmetic, at a fraction of the per-character cost.
-    """
-    try:
-        units: bytes | memoryview = text.encode("ascii")
-    except UnicodeEncodeError:
-        units = memoryview(text.encode(_UTF16_NATIVE)).cast("H")
-    h = 0
-    for u in units:
-        h = 31 * h + u
-    h &= 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
 
 
 def key_hash(key: str) -> int:

@@ -217,7 +217,8 @@ class Feed:
                 ):
                     self._start_renewal(lease, interval)
             upcoming = min((le.renew_at for le in leases if le.renewing is None), default=math.inf)
-            await asyncio.sleep(min(interval, max(0.05, upcoming - time.monotonic())))
+            # a lease taken while this sleeps is due ``interval`` after it was taken: wake often enough
+            await asyncio.sleep(min(interval / 4, max(0.05, upcoming - time.monotonic())))
 
     def _start_renewal(self, lease: Lease, interval: float) -> None:
         # ``renewing`` is set before anything else runs on the loop: a settle from here on waits

@@ -100,9 +100,10 @@ class TransportOptions:
                 raise InvalidTransportOption(name, "must be positive")
         if not 0 <= self.wait_time_seconds <= 30:
             raise InvalidTransportOption("wait_time_seconds", "must be between 0 and 30")
-        if self.lease_renewal_interval >= self.visibility_timeout:
+        if self.lease_renewal_interval > self.visibility_timeout / 2:
             raise InvalidTransportOption(
-                "lease_renewal_interval", "must be below visibility_timeout (a lease would expire first)"
+                "lease_renewal_interval",
+                "must be at most half the visibility_timeout (a lease would expire first)",
             )
         if self.eta_threshold < 0:
             raise InvalidTransportOption("eta_threshold", "must not be negative")

@@ -51,7 +51,7 @@ at connect.
   every this many seconds for another ``visibility_timeout`` (CHANGE_MESSAGE_INVISIBLETIME; later
   acks use the new receipt handle), so a task may run longer than the visibility timeout without
   being delivered to a second worker. Renewal stops when the message is acked, rejected or
-  released, or the channel closes. Must be below ``visibility_timeout``; a negative value turns
+  released, or the channel closes. At most half the ``visibility_timeout``; a negative value turns
   renewal off.
 * ``prefetch_limit`` (64): leases a channel may hold when kombu's prefetch count is 0.
 * ``producer_group`` ("celery-producer"), ``consumer_group_prefix`` ("celery-"),

@@ -60,6 +60,14 @@ SEND_CODES = frozenset(
 )
 
 
+def _opt_int(raw: str | None) -> int | None:
+    return None if raw is None or raw == "" else int(raw)
+
+
+def _opt_bool(raw: str | None) -> bool | None:
+    return None if raw is None or raw == "" else raw.lower() == "true"
+
+
 @dataclass(slots=True)
 class SendMessageRequestHeader(CommandHeader):
     """``SendMessageRequestHeader`` (V1 names; see :meth:`from_request` for V2)."""
@@ -85,8 +93,33 @@ class SendMessageRequestHeader(CommandHeader):
         if ext is None:
             raise HeaderError("send request without a custom header")
         if code in V2_CODES:
+            try:
+                return cls._from_v2(ext)
+            except (KeyError, ValueError):  # the generic path below names the bad field
+                pass
             ext = {V2_ALIASES.get(k, k): v for k, v in ext.items()}
         return cls.from_ext_fields(ext)
+
+    @classmethod
+    def _from_v2(cls, ext: dict[str, str]) -> SendMessageRequestHeader:
+        """The V2 letter keys read directly (hot path); same values as the generic decoder."""
+        get = ext.get
+        return cls(
+            producer_group=ext["a"],
+            topic=ext["b"],
+            default_topic=ext["c"],
+            default_topic_queue_nums=int(ext["d"]),
+            queue_id=int(ext["e"]),
+            sys_flag=int(ext["f"]),
+            born_timestamp=int(ext["g"]),
+            flag=int(ext["h"]),
+            properties=get("i"),
+            reconsume_times=_opt_int(get("j")),
+            unit_mode=_opt_bool(get("k")),
+            max_reconsume_times=_opt_int(get("l")),
+            batch=_opt_bool(get("m")),
+            bname=get("n"),
+        )
 
     def to_v2_ext_fields(self) -> dict[str, str]:
         """Encode with the single-letter V2 keys (codes 310/320/325)."""

@@ -19,9 +19,13 @@ import rocketmq_integration.kombu  # noqa: F401  (registers the rocketmq:// alia
 
 
 def make_app(
-    broker: str, queue: str, options: dict[str, Any] | None = None, acks_late: bool = False
+    broker: str,
+    queue: str,
+    options: dict[str, Any] | None = None,
+    acks_late: bool = False,
+    backend: str = "rpc://",
 ) -> Celery:
-    app = Celery("kombu_tests", broker=broker, backend="rpc://")
+    app = Celery("kombu_tests", broker=broker, backend=backend)
     app.conf.update(
         task_default_queue=queue,
         broker_transport_options=dict(options or {}),
@@ -49,6 +53,10 @@ def _register_tasks(app: Celery) -> None:
     def add(x: int, y: int) -> int:
         return x + y
 
+    @app.task(name="t.xsum")
+    def xsum(values: list[int]) -> int:
+        return sum(values)
+
     @app.task(name="t.record")
     def record(path: str, value: str) -> str:
         _append(path, f"{value} {time.time():.3f} {os.getpid()}")
@@ -75,6 +83,7 @@ def _from_env() -> Celery:
         os.environ.get("KOMBU_TEST_QUEUE", "celery"),
         json.loads(os.environ.get("KOMBU_TEST_OPTIONS") or "{}"),
         os.environ.get("KOMBU_TEST_ACKS_LATE") == "1",
+        os.environ.get("KOMBU_TEST_BACKEND") or "rpc://",
     )
 
 

@@ -120,10 +120,11 @@ def test_inspect_ping_is_answered_by_every_worker(
         w = CeleryWorker(broker_url, qname, tmp_path, name=f"p{i}-{qname}")
         workers.append(w.start())
         names.append(w.hostname())
+    # an external cluster (ROCKETMQ_NAMESRV) is shared by parallel test processes: count this test's workers
     replies = app.control.ping(timeout=3.0)
-    assert sorted(name for reply in replies for name in reply) == sorted(names)
+    assert sorted(name for reply in replies for name in reply if qname in name) == sorted(names)
     stats = app.control.inspect(timeout=3.0).stats() or {}
-    assert sorted(stats) == sorted(names)
+    assert sorted(name for name in stats if qname in name) == sorted(names)
 
 
 def test_event_receiver_sees_the_task_lifecycle(

@@ -39,6 +39,7 @@ class CeleryWorker:
         concurrency: int = 2,
         options: dict[str, Any] | None = None,
         acks_late: bool = False,
+        backend: str = "rpc://",
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.name = name
@@ -54,6 +55,7 @@ class CeleryWorker:
                 "KOMBU_TEST_QUEUE": queue,
                 "KOMBU_TEST_OPTIONS": json.dumps(options or {}),
                 "KOMBU_TEST_ACKS_LATE": "1" if acks_late else "0",
+                "KOMBU_TEST_BACKEND": backend,
             }
         )
         self._lines: list[str] = []

@@ -83,4 +83,4 @@ def test_lease_renewal_interval_defaults_to_a_third_of_the_visibility_timeout() 
     assert TransportOptions.from_mapping({"lease_renewal_interval": 2}).renewal_interval() == 2.0
     assert TransportOptions.from_mapping({"lease_renewal_interval": -1}).renewal_interval() is None
     with pytest.raises(InvalidTransportOption, match="lease_renewal_interval"):
-        TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 3})
+        TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 2})

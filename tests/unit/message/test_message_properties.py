@@ -57,6 +57,26 @@ def test_java_string_hash() -> None:
     assert java_string_hash("中") == 0x4E2D
 
 
+def _reference_hash(text: str) -> int:
+    raw = text.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(raw), 2):
+        h = (31 * h + int.from_bytes(raw[i : i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet="0123456789ABCDEF#JavaBench", min_size=20, max_size=300),
+    )
+)
+def test_java_string_hash_matches_the_java_loop(text: str) -> None:
+    """The C-summed polynomial (short, cached-head and over-long keys) equals Java's loop."""
+    assert java_string_hash(text) == _reference_hash(text)
+    assert java_string_hash(text) == _reference_hash(text)  # a cached head gives the same value
+
+
 def test_constants() -> None:
     assert MessageConst.UNIQ_KEY == "UNIQ_KEY"
     assert MessageConst.REAL_QID == "REAL_QID"

@@ -17,6 +17,7 @@ from broker_core.config.store import FlushDiskType, StoreConfig
 from broker_core.message import BrokerMessage
 from broker_core.store import MessageStore, PutStatus
 from broker_core.store.checkpoint import StoreCheckpoint
+from broker_core.store.flush import GroupCommitService
 from broker_core.store.mapped_file import MappedFile
 
 
@@ -59,6 +60,51 @@ async def test_sync_flush_group_commit(small_config: StoreConfig, monkeypatch: p
         nowait = await store.put_message(msg(), wait_store_msg_ok=False)
         assert nowait.status is PutStatus.PUT_OK
     finally:
+        await store.shutdown()
+
+
+@async_test
+async def test_group_commit_covers_every_waiter_and_starts_the_next_sync_at_once(
+    small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends go on during a sync; the producers that arrived meanwhile share the very next sync,
+    which starts as soon as the first returns (nothing else wakes the sync thread), and are all
+    answered together."""
+    first_sync, release = threading.Event(), threading.Event()
+    commit_log_syncs: list[int] = []
+    real_sync = MappedFile.sync
+
+    def gated_sync(self: MappedFile) -> None:
+        if self.path.parent.name == "commitlog":
+            commit_log_syncs.append(self.wrote_position)
+            first_sync.set()
+            assert release.wait(30), "the test never released the first sync"
+        real_sync(self)
+
+    monkeypatch.setattr(MappedFile, "sync", gated_sync)
+    config = dataclasses.replace(small_config, flush_disk_type=FlushDiskType.SYNC_FLUSH)
+    store = MessageStore(config)
+    await store.start()
+    flusher = store.flusher
+    assert isinstance(flusher, GroupCommitService)
+    try:
+        first = asyncio.create_task(store.put_message(msg(200)))
+        assert await asyncio.to_thread(first_sync.wait, 30)  # the sync of the first put is running
+        before = store.max_phy_offset
+        later = [asyncio.create_task(store.put_message(msg(200))) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        assert store.max_phy_offset > before  # the 50 appended while the sync is blocked
+        assert not first.done() and not any(t.done() for t in later)
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(first, *later), 30)
+        assert all(r.status is PutStatus.PUT_OK for r in results)
+        # one sync for the first put, one covering all 50 (the first still blocked when they came)
+        assert len(commit_log_syncs) == 2
+        assert commit_log_syncs[1] == store.max_phy_offset
+        assert flusher.syncs == 2 and flusher.answered == 51
+        assert store.commit_log.queue.flushed_where == store.max_phy_offset
+    finally:
+        release.set()
         await store.shutdown()
 
 
