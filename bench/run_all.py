@@ -391,6 +391,7 @@ def quiet_client_logs() -> None:
 FEATURE_BENCHES: list[tuple[str, list[str]]] = [
     ("store append path, in process", ["store_append.py"]),
     ("SYNC_FLUSH group commit vs the disk's fsync/s", ["sync_flush.py", "--seconds", "3"]),
+    ("1 vs 2 broker groups (--groups): msgs/s and broker CPU", ["groups_bench.py", "--seconds", "8"]),
     ("replication: master alone / ASYNC / SYNC slave / DLedger, and failover time", ["ha_bench.py"]),
     ("consume throughput and end-to-end latency, ours vs C++", ["consume_client.py"]),
     ("filtered consumption (10 % match) and transactional send", ["filter_tx.py"]),
