@@ -4,7 +4,8 @@
 #   libstdc++6,   librocketmq.so (the official C++ client inside the PyPI `rocketmq` wheel, used by
 #   libgcc-s1     the interop tests) links only these plus libc and a zlib bundled in the wheel
 #   openssl       the gRPC proxy TLS tests make a throw-away self-signed certificate
-#   redis-server  the Redis idempotency-store tests start a real server on a free loopback port
+#   redis-server  the Redis idempotency-store tests and the Celery chord test (Redis result
+#                 backend) start a real server on a free loopback port
 #   chromium,     the dashboard's browser test (tests/django/test_dashboard_browser.py) drives Debian's
 #   chromium-driver  headless Chromium through Selenium and chromedriver
 #   fuse3         fusermount3 and libfuse3 for the power-cut tests (tests/support/lazyfs.py, a FUSE
