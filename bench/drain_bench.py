@@ -90,7 +90,14 @@ def fill_py(
         while todo[0] > 0:
             n = min(batch, todo[0])
             todo[0] -= n
-            await producer.send_batch([Message(topic, body) for _ in range(n)], timeout=30)
+            for attempt in range(100):  # Apache answers "broker busy" (flow control) under load
+                try:
+                    await producer.send_batch([Message(topic, body) for _ in range(n)], timeout=30)
+                    break
+                except Exception:
+                    if attempt == 99:
+                        raise
+                    await asyncio.sleep(0.1)
 
     async def main() -> float:
         async with Producer(f"drain_fill_{uuid.uuid4().hex[:6]}", namesrv_addr=target.namesrv) as producer:

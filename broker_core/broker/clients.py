@@ -9,6 +9,7 @@ closes or when no heartbeat arrived for ``channelExpiredTimeout``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broker_core.logsetup import get_logger
@@ -49,6 +50,8 @@ class ConsumerManager:
     def __init__(self, expiry_seconds: float) -> None:
         self.groups: dict[str, ConsumerGroupInfo] = {}
         self.expiry_seconds = expiry_seconds
+        #: called with the group name after every heartbeat of a member (``register``)
+        self.on_registered: list[Callable[[str], None]] = []
 
     def register(
         self, data: ConsumerData, channel: Channel, client_id: str, language: int, version: int
@@ -82,6 +85,8 @@ class ConsumerManager:
                 old[topic] = sub
         for topic in [t for t in old if t not in new_subs]:
             del old[topic]
+        for listener in self.on_registered:
+            listener(data.group_name)
         return changed
 
     def unregister(self, group: str, channel: Channel) -> bool:

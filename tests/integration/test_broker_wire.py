@@ -184,3 +184,47 @@ def test_runtime_info_reports_store_and_schedule_progress(
     assert int(table["commitLogMaxOffset"]) >= 0
     assert table["scheduleMessageOffset_3"] == "0,0"
     assert len([k for k in table if k.startswith("scheduleMessageOffset_")]) == 18
+
+
+def test_pull_ahead_of_the_groups_subscription_waits_for_the_heartbeat(
+    cluster: Cluster, client: BlockingRemotingClient
+) -> None:
+    """A Java consumer's pulls after a rebalance can overtake the heartbeat with the new version."""
+    import threading
+
+    from broker_core.remoting.body.heartbeat import ConsumerData, HeartbeatData, SubscriptionData
+
+    addr = cluster.broker_addr
+    create_topic(client, addr, "SubVerTopic", queues=1)
+    assert send(client, addr, "SubVerTopic", b"m", {}).code == ResponseCode.SUCCESS
+
+    def heartbeat(version: int) -> None:
+        sub = SubscriptionData("SubVerTopic", sub_version=version)
+        body = HeartbeatData("127.0.0.1@hb", consumers=[ConsumerData("svg", subscriptions=[sub])]).encode()
+        assert client.invoke(addr, RemotingCommand.request(RequestCode.HEART_BEAT, None, body)).code == 0
+
+    def pull_at(version: int) -> RemotingCommand:
+        ext = {
+            "consumerGroup": "svg", "topic": "SubVerTopic", "queueId": "0", "queueOffset": "0",
+            "maxMsgNums": "32", "sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0",
+            "subVersion": str(version), "expressionType": "TAG",
+        }  # fmt: skip
+        puller = BlockingRemotingClient()
+        try:
+            return puller.invoke(addr, RemotingCommand.request(RequestCode.PULL_MESSAGE, ext), 10.0)
+        finally:
+            puller.close()
+
+    heartbeat(100)
+    result: dict[str, RemotingCommand] = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", pull_at(200)))
+    t.start()
+    time.sleep(0.15)  # the pull (version 200) is waiting at the broker
+    heartbeat(200)
+    t.join(10)
+    assert result["r"].code == ResponseCode.SUCCESS, result["r"].remark
+    # no heartbeat with the version: answered SUBSCRIPTION_NOT_LATEST, after a bounded wait
+    started = time.monotonic()
+    resp = pull_at(300)
+    assert resp.code == ResponseCode.SUBSCRIPTION_NOT_LATEST
+    assert 0.3 <= time.monotonic() - started < 5

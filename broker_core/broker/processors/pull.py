@@ -2,9 +2,16 @@
 
 The same routine runs twice for a parked request: first from the network with permission to
 suspend, then from :class:`~broker_core.broker.long_polling.PullHoldService` without it.
+
+A pull whose subscription version is newer than the group's (SUBSCRIPTION_NOT_LATEST) waits up to
+:data:`SUBSCRIPTION_WAIT_S` for the heartbeat that carries that version before it is answered: a
+Java consumer sends its pulls and then that heartbeat after a rebalance, and every queue whose pull
+overtakes it would otherwise back off for 3 s. No heartbeat in time: the same answer as Apache's.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.pull_filter import record_filter, resolve_sql92
@@ -16,6 +23,7 @@ from broker_core.remoting.body.topic_config import PERM_READ
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import RemotingCommand
+from broker_core.remoting.dispatcher import HandlerResult
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.pull import PullMessageRequestHeader, PullSysFlag
 from broker_core.store.results import GetMessageStatus
@@ -32,11 +40,57 @@ _STATUS_CODES = {
 }
 
 
+#: how long a pull ahead of its group's subscription version waits for the heartbeat (seconds)
+SUBSCRIPTION_WAIT_S = 0.5
+
+
 class PullProcessor:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
+        #: group -> futures of pulls waiting for that group's next heartbeat
+        self._heartbeat_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        ctx.consumers.on_registered.append(self._heartbeat_seen)
 
-    def __call__(self, request: RemotingCommand, channel: Channel) -> RemotingCommand | None:
+    def __call__(self, request: RemotingCommand, channel: Channel) -> HandlerResult:
+        response = self.process(request, channel, allow_suspend=True)
+        if response is not None and response.code == ResponseCode.SUBSCRIPTION_NOT_LATEST:
+            return self._after_heartbeat(request, channel)
+        return response
+
+    def _heartbeat_seen(self, group: str) -> None:
+        for fut in self._heartbeat_waiters.pop(group, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _after_heartbeat(self, request: RemotingCommand, channel: Channel) -> RemotingCommand | None:
+        """Run the pull again once a heartbeat brought its subscription version (or time ran out)."""
+        ext = request.ext_fields or {}
+        group, topic = ext.get("consumerGroup", ""), ext.get("topic", "")
+        try:
+            wanted = int(ext.get("subVersion", "0"))
+        except ValueError:
+            wanted = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SUBSCRIPTION_WAIT_S
+        while (remaining := deadline - loop.time()) > 0:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._heartbeat_waiters.setdefault(group, []).append(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                break
+            finally:
+                waiters = self._heartbeat_waiters.get(group)
+                if waiters is not None and fut in waiters:
+                    waiters.remove(fut)
+                    if not waiters:
+                        del self._heartbeat_waiters[group]
+            info = self.ctx.consumers.groups.get(group)
+            sub = info.subscriptions.get(topic) if info is not None else None
+            if sub is not None and sub.sub_version >= wanted:
+                break
+        if not channel.is_open:
+            return None
         return self.process(request, channel, allow_suspend=True)
 
     def rerun(self, request: RemotingCommand, channel: Channel) -> RemotingCommand | None:
