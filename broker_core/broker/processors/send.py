@@ -188,7 +188,7 @@ class SendProcessor:
         releases it later — delay levels (``schedule.py``), 5.x timers (``timer/``) or the
         transaction half topic (``transaction/``). Returns (topic, queue, properties, sysFlag)."""
         store_topic, store_qid, sys_flag = topic, queue_id, header.sys_flag
-        delay = find_property(props, MessageConst.DELAY)
+        delay = find_property(props, MessageConst.DELAY) if "DELAY\x01" in props else None
         if delay is not None and delay != "0":
             if to_dlq:  # dead letters are stored without delay
                 props = replace_property(props, MessageConst.DELAY, None)
@@ -204,7 +204,7 @@ class SendProcessor:
             return request.make_response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
         if timer is not None:
             store_topic, store_qid, props = timer
-        if find_property(props, MessageConst.TRAN_MSG) == "true":
+        if "TRAN_MSG\x01" in props and find_property(props, MessageConst.TRAN_MSG) == "true":
             if self.ctx.config.reject_transaction_message:
                 return request.make_response(
                     ResponseCode.NO_PERMISSION,
