@@ -412,6 +412,10 @@ FEATURE_BENCHES: list[tuple[str, list[str]]] = [
 ]
 
 
+#: feature benches that need longer than the default 300 s (seconds)
+FEATURE_TIMEOUTS = {"celery_bench.py": 900}
+
+
 def run_feature_benches() -> None:
     for title, argv in FEATURE_BENCHES:
         script = REPO_ROOT / "bench" / argv[0]
@@ -419,7 +423,8 @@ def run_feature_benches() -> None:
             continue
         print(f"\n== {title} (bench/{argv[0]})", flush=True)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            subprocess.run([sys.executable, str(script), *argv[1:]], timeout=300, check=False)
+            timeout = FEATURE_TIMEOUTS.get(argv[0], 300)
+            subprocess.run([sys.executable, str(script), *argv[1:]], timeout=timeout, check=False)
 
 
 def main(argv: list[str] | None = None) -> int:
