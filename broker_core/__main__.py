@@ -1,4 +1,4 @@
-"""Command line: ``python -m broker_core namesrv|broker|proxy|dump|verify|admin``.
+"""Command line: ``python -m broker_core namesrv|broker|cluster|proxy|dump|verify|admin``.
 
 ``namesrv`` and ``broker`` run until SIGTERM/SIGINT, then shut down cleanly (flush, persist
 metadata, unregister) and exit 0.
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="RocketMQ-compatible NameServer and Broker (Apache RocketMQ 4.9 remoting protocol).",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{namesrv,broker,proxy,dump,verify,admin}"
+        dest="command", required=True, metavar="{namesrv,broker,cluster,proxy,dump,verify,admin}"
     )
 
     ns = sub.add_parser(
@@ -58,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
     br.add_argument("--log-json", action="store_true", help="log JSON lines instead of console text")
     _add_loop_option(br)
+
+    cl = sub.add_parser(
+        "cluster",
+        help="run a NameServer and N broker groups (one process each) on this host",
+        description="Run a NameServer and --groups broker masters (broker-a, broker-b, ...), each its own "
+        "process, store and port, until SIGTERM/SIGINT (docs/operations.md, several broker groups).",
+    )
+    cl.add_argument("--groups", type=int, default=1, help="broker groups = broker processes (default 1)")
+    cl.add_argument("--host", help="address to listen on and to advertise (default 127.0.0.1)")
+    cl.add_argument("--namesrv-port", type=int, default=9876, help="NameServer port (default 9876)")
+    cl.add_argument(
+        "--port", type=int, default=10911, help="port of broker-a; group i gets PORT+10*i (0: free ports)"
+    )
+    cl.add_argument("--store-dir", help="stores go to STORE_DIR/broker-a, ... (default ~/store)")
+    cl.add_argument("--cluster", default="DefaultCluster", help="cluster name (default DefaultCluster)")
+    cl.add_argument("-c", "--config", help="broker.conf every group reads (Apache key names)")
+    cl.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
 
     px = sub.add_parser(
         "proxy",
@@ -99,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker_core.namesrv.app import run_from_args as run_namesrv
 
         return run_namesrv(args)
+    if args.command == "cluster":
+        from broker_core.cluster import run_from_args as run_cluster
+
+        return run_cluster(args)
     if args.command == "proxy":
         from broker_core.proxy.app import run_from_args as run_proxy
 

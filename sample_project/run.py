@@ -6,7 +6,8 @@ which then stops them in order; each also dies with the supervisor should it be 
 ==============  =================================================================================
 NameServer      ``python -m broker_core namesrv`` (the project's own, on 127.0.0.1)
 Broker          ``python -m broker_core broker`` (store and SQLite DB under ``--data-dir``;
-                SQL92 property filters on)
+                SQL92 property filters on); ``--groups N`` starts N of them (broker-a, broker-b,
+                ..., one process, store and port each) and the shop's topics get queues on all
 setup           ``manage.py migrate`` and ``manage.py sample_setup`` (demo staff user, topics)
 site            ``manage.py runserver`` (the shop and the RocketMQ dashboard)
 listeners       ``manage.py rocketmq_listeners`` (every ``@rocketmq_listener`` of the shop)
@@ -34,6 +35,9 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from broker_core.cluster import PORT_STEP, group_names, registered_masters
+from broker_core.errors import BrokerCoreError
 
 REPO = Path(__file__).resolve().parent.parent
 MANAGE = str(Path(__file__).resolve().parent / "manage.py")
@@ -123,6 +127,12 @@ class Supervisor:
         self.logs = self.data_dir / "logs"
         self.ns_port = port_or_free(args.namesrv_port)
         self.broker_port = port_or_free(args.broker_port)
+        #: (brokerName, port, store dir) of each broker group; the first keeps ``<data-dir>/store``
+        self.groups = [
+            (name, self.broker_port if i == 0 else port_or_free(args.broker_port + PORT_STEP * i if args.broker_port else 0),
+             self.data_dir / ("store" if i == 0 else f"store-{name}"))
+            for i, name in enumerate(group_names(max(1, args.groups)))
+        ]  # fmt: skip
         self.web_port = port_or_free(args.port)
         self.health_port = port_or_free(0)
         self.namesrv = f"127.0.0.1:{self.ns_port}"
@@ -157,6 +167,12 @@ class Supervisor:
                 raise RuntimeError(f"{what} not ready after {timeout:g}s")
             time.sleep(0.1)
 
+    def _all_registered(self) -> bool:
+        try:
+            return registered_masters(self.namesrv) >= {name for name, _, _ in self.groups}
+        except (OSError, BrokerCoreError):  # NameServer busy or restarting: ask again
+            return False
+
     def run_step(self, name: str, argv: list[str]) -> None:
         say(f"[{name}] {' '.join(argv[1:])}")
         done = subprocess.run(argv, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300)
@@ -175,10 +191,15 @@ class Supervisor:
         self.start("namesrv", [py, "-m", "broker_core", "namesrv", "--port", str(self.ns_port),
                                "--log-level", self.args.log_level])  # fmt: skip
         self.wait_until("the NameServer", lambda: port_open(self.ns_port))
-        self.start("broker", [py, "-m", "broker_core", "broker", "--namesrv", self.namesrv, "--port",
-                              str(self.broker_port), "--store-dir", str(self.data_dir / "store"),
-                              "-c", str(conf), "--log-level", self.args.log_level])  # fmt: skip
-        self.wait_until("the broker", lambda: port_open(self.broker_port))
+        for name, port, store in self.groups:
+            label = name if len(self.groups) > 1 else "broker"  # one group: output and log as before
+            self.start(label, [py, "-m", "broker_core", "broker", "--namesrv", self.namesrv, "--port", str(port),
+                              "--store-dir", str(store), "--broker-name", name, "-c", str(conf),
+                              "--log-level", self.args.log_level])  # fmt: skip
+        for name, port, _ in self.groups:
+            self.wait_until(f"the broker {name}", lambda port=port: port_open(port))
+        if len(self.groups) > 1:  # sample_setup creates the topics on every master registered by then
+            self.wait_until("every broker group registered", self._all_registered)
         self.run_step("setup", [py, MANAGE, "migrate", "--noinput", "-v", "0"])
         self.run_step(
             "setup", [py, MANAGE, "sample_setup", "--username", STAFF_USER, "--password", STAFF_PASSWORD]
@@ -204,7 +225,8 @@ class Supervisor:
         say(
             f"  dashboard   {base}/admin/rocketmq/   (staff user {STAFF_USER!r}, password {STAFF_PASSWORD!r})"
         )
-        say(f"  NameServer  {self.namesrv}   broker 127.0.0.1:{self.broker_port}   data {self.data_dir}")
+        brokers = ", ".join(f"{name} 127.0.0.1:{port}" for name, port, _ in self.groups)
+        say(f"  NameServer  {self.namesrv}   {brokers}   data {self.data_dir}")
         say(
             f"  Celery      {'worker on ' + self.env['SAMPLE_NAMESRV'] if self.celery else 'off (receipts inline)'}"
         )
@@ -214,7 +236,12 @@ class Supervisor:
         """Stop every child, workers first; True when all stopped by themselves."""
         clean = True
         order = ["web", "celery", "listeners", "broker", "namesrv"]
-        for child in sorted(self.children, key=lambda c: order.index(c.name) if c.name in order else 0):
+
+        def rank(child: Child) -> int:
+            name = "broker" if child.name.startswith("broker-") else child.name
+            return order.index(name) if name in order else 0
+
+        for child in sorted(self.children, key=rank):
             clean = child.stop(30.0) and clean
         return clean
 
@@ -274,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir", default="run-data/sample", help="store, SQLite DB, cache (default ./run-data/sample)"
     )
+    parser.add_argument(
+        "--groups", type=int, default=1,
+        help="broker groups (processes broker-a, broker-b, ...; topics get queues on each; default 1)",
+    )  # fmt: skip
     parser.add_argument("--no-celery", action="store_true", help="do not start a Celery worker")
     parser.add_argument(
         "--log-level", default="warning", help="NameServer/broker log level (default warning)"

@@ -491,10 +491,13 @@ def get_session(
         return session
 
 
-def shutdown_sessions() -> None:
-    """Close every session of this process (tests; process exit does not need it)."""
+def shutdown_sessions(namesrv_addr: str | None = None) -> None:
+    """Close every session of this process, or only those of the name servers ``namesrv_addr``
+    (tests; process exit does not need it). A kombu connection still pooled (``kombu.pools``)
+    keeps its closed session: close only sessions whose connections are no longer used."""
     with _get_lock():
-        mine = [s for k, s in _sessions.items() if k[0] == os.getpid()]
-        _sessions.clear()
+        keys = [k for k in _sessions if namesrv_addr is None or k[1] == namesrv_addr]
+        mine = [_sessions.pop(k) for k in keys]
+        mine = [s for s in mine if s.pid == os.getpid()]
     for session in mine:
         session.close()

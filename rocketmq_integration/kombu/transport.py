@@ -79,6 +79,7 @@ import threading
 import time
 from queue import Empty
 from typing import Any, cast
+from urllib.parse import unquote
 
 from kombu.transport import virtual
 from kombu.transport.virtual.exchange import (
@@ -151,7 +152,6 @@ class Channel(virtual.Channel):
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self.options: TransportOptions = connection.options
-        self.session: Session = connection.session
         self.supports_fanout = self.options.supports_fanout
         ns = connection.namespace_prefix
         self._topic_prefix = ns + self.options.queue_name_prefix
@@ -168,6 +168,10 @@ class Channel(virtual.Channel):
         self.feed.on_ready = connection.notify_ready
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
         self._pinned: set[tuple[str, str]] = set()
+
+    @property
+    def session(self) -> Session:
+        return self.connection.session
 
     # ------------------------------------------------------------------ names
     def queue_topic(self, queue: str) -> str:
@@ -508,6 +512,38 @@ def parse_hosts(hostname: str | None, port: int | None) -> str:
     return ";".join(addrs)
 
 
+_URL_RE = re.compile(
+    r"^(?P<scheme>[A-Za-z0-9+.\-]+)://(?:(?P<userid>[^:@/]*)(?::(?P<password>[^@/]*))?@)?"
+    r"(?P<hosts>[^/?#]*)(?:/(?P<vhost>[^?#]*))?(?:[?#].*)?$"
+)
+
+
+def split_url(url: str) -> tuple[str | None, str | None, str, str]:
+    """``rocketmq://[AK:SK@]h1[:p1][,h2[:p2]...][/NAMESPACE][?...]`` -> (access key, secret key,
+    host list, namespace), percent-decoded. kombu's own parser takes one port only.
+
+    Raises:
+        ValidationError: not a URL of that shape.
+    """
+    m = _URL_RE.match(url)
+    if m is None:
+        raise ValidationError(f"rocketmq URL: cannot parse {maybe_mask(url)!r}")
+    userid, password = m["userid"], m["password"]
+    return (
+        unquote(userid) if userid else None,
+        unquote(password) if password else None,
+        unquote(m["hosts"]),
+        unquote(m["vhost"] or ""),
+    )
+
+
+def maybe_mask(url: str) -> str:
+    m = _URL_RE.match(url)
+    if m is None or m["password"] is None:
+        return re.sub(r":[^:@/]*@", ":**@", url)
+    return f"{url[: m.start('password')]}**{url[m.end('password') :]}"
+
+
 class Transport(virtual.Transport):
     """kombu transport ``rocketmq``; see the module docstring."""
 
@@ -524,29 +560,49 @@ class Transport(virtual.Transport):
     connection_errors: Any = (*virtual.Transport.connection_errors, RemotingError, NoRouteError, OSError)
     channel_errors: Any = (*virtual.Transport.channel_errors, MQBrokerError, ValidationError)
     recoverable_connection_errors = (RemotingError, NoRouteError, OSError)
+    #: kombu hands us the URL unparsed: its parser takes one port only, not ``h1:9876,h2:9877``
+    can_parse_url = True
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
         raw = dict(client.transport_options or {})
         self.options = TransportOptions.from_mapping(raw)
         conninfo = client
-        if bool(conninfo.userid) != bool(conninfo.password):
+        userid, password, hosts, vhost = (
+            conninfo.userid,
+            conninfo.password,
+            conninfo.hostname,
+            conninfo.virtual_host,
+        )
+        if hosts and "://" in hosts:  # a URL: kombu leaves it to us (can_parse_url)
+            userid, password, hosts, vhost = split_url(hosts)
+        if bool(userid) != bool(password):
             raise ValidationError(
                 "rocketmq URL: give both ACCESS_KEY and SECRET_KEY (ACCESS_KEY:SECRET_KEY@host)"
             )
-        credentials = (conninfo.userid or "", conninfo.password or "")
-        self.namesrv_addr = parse_hosts(conninfo.hostname, conninfo.port)
-        vhost = (conninfo.virtual_host or "/").strip("/")
+        credentials = (userid or "", password or "")
+        self.namesrv_addr = parse_hosts(hosts, conninfo.port)
+        vhost = (vhost or "/").strip("/")
         if vhost and not re.fullmatch(r"[A-Za-z0-9_-]+", vhost):
             raise ValidationError(
                 f"rocketmq URL: bad namespace {vhost!r} (allowed: letters, digits, _ and -)"
             )
         self.namespace_prefix = f"{vhost}%" if vhost else ""
-        self.session = get_session(self.namesrv_addr, self.options, self.namespace_prefix, credentials)
+        self._session_key = (self.namesrv_addr, self.options, self.namespace_prefix, credentials)
+        self._session = get_session(*self._session_key)
         self.wakeup = threading.Event()
         #: event-loop mode (Celery's hub): a pipe the loop thread writes to when messages arrive
         self._pipe: tuple[int, int] | None = None
         self._pipe_armed = False
+
+    @property
+    def session(self) -> Session:
+        """The process's shared session; a fresh one if this one was closed (``shutdown_sessions``)
+        or belongs to the parent of a forked process (a connection kept in ``kombu.pools``)."""
+        session = self._session
+        if not session.thread.alive:
+            session = self._session = get_session(*self._session_key)
+        return session
 
     def notify_ready(self) -> None:
         """Messages may be deliverable now (any thread): wake ``drain_events`` or the hub."""
@@ -586,6 +642,13 @@ class Transport(virtual.Transport):
         for channel in list(self.channels):
             while channel.drain_inbox():
                 pass
+
+    def as_uri(self, uri: str, include_password: bool = False, mask: str = "**") -> str:
+        """The URL for logs and banners, the SECRET_KEY masked unless ``include_password``."""
+        m = _URL_RE.match(uri)
+        if include_password or m is None or m["password"] is None:
+            return uri
+        return f"{uri[: m.start('password')]}{mask}{uri[m.end('password') :]}"
 
     def driver_version(self) -> str:
         from rocketmq_integration import __version__

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,22 @@ def _register_tasks(app: Celery) -> None:
 
     @app.task(name="t.record")
     def record(path: str, value: str) -> str:
+        _append(path, f"{value} {time.time():.3f} {os.getpid()}")
+        return value
+
+    @app.task(name="t.stamp", bind=True)
+    def stamp(self: Task, path: str, value: str) -> str:
+        """Records when the body started and the task's ETA (epoch seconds, 0 without one)."""
+        started = time.time()
+        eta = self.request.eta
+        due = datetime.fromisoformat(eta).timestamp() if isinstance(eta, str) else 0.0
+        _append(path, f"{value} {started:.3f} {due:.3f} {os.getpid()}")
+        return value
+
+    @app.task(name="t.work")
+    def work(path: str, value: str, seconds: float) -> str:
+        """Sleeps, then records one line per finished execution: value, finish time, pid."""
+        time.sleep(seconds)
         _append(path, f"{value} {time.time():.3f} {os.getpid()}")
         return value
 

@@ -84,3 +84,50 @@ def test_lease_renewal_interval_defaults_to_a_third_of_the_visibility_timeout() 
     assert TransportOptions.from_mapping({"lease_renewal_interval": -1}).renewal_interval() is None
     with pytest.raises(InvalidTransportOption, match="lease_renewal_interval"):
         TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 2})
+
+
+def test_a_connection_outliving_shutdown_sessions_gets_a_fresh_session() -> None:
+    """kombu keeps connections in its global pools (Celery's producer pool is keyed by URL):
+    one whose session was closed must not fail with "Event loop is closed"."""
+    from rocketmq_integration.kombu.session import shutdown_sessions
+
+    transport = Connection("rocketmq://127.0.0.1:2//").transport
+    first = transport.session
+    shutdown_sessions("127.0.0.1:2")
+    assert not first.thread.alive
+    fresh = transport.session
+    assert fresh is not first and fresh.thread.alive
+    shutdown_sessions("127.0.0.1:2")
+
+
+@pytest.mark.parametrize(
+    ("url", "namesrv"),
+    [
+        ("rocketmq://h1:9876,h2:9877//", "h1:9876;h2:9877"),
+        ("rocketmq://h1,h2:9877/", "h1:9876;h2:9877"),
+        ("rocketmq://h1", "h1:9876"),
+    ],
+)
+def test_each_host_of_the_url_keeps_its_own_port(url: str, namesrv: str) -> None:
+    assert Connection(url).transport.namesrv_addr == namesrv
+
+
+def test_url_secret_key_is_percent_decoded_and_masked_in_logs() -> None:
+    conn = Connection("rocketmq://AK:S%40K@127.0.0.1:3/prod")
+    assert conn.transport.session.client_config.secret_key == "S@K"
+    assert conn.transport.namespace_prefix == "prod%"
+    assert conn.as_uri() == "rocketmq://AK:**@127.0.0.1:3/prod"
+    assert "S%40K" in conn.as_uri(include_password=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("rocketmq://127.0.0.1:notaport//", "bad port"),
+        ("rocketmq://h1:9876,h 2//", "bad name server host"),
+        ("rocketmq:///", "no name server host"),
+    ],
+)
+def test_a_malformed_url_fails_at_connect_saying_what_is_wrong(url: str, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        Connection(url).connect()

@@ -31,11 +31,17 @@ from rocketmq_integration.worker import Worker
 
 
 async def _create_topics(namesrv_addr: str, broker_addr: str, topics: set[str]) -> None:
+    """Create ``topics`` on every master registered with the NameServer (the embedded broker, plus any
+    broker group started with ``--namesrv`` pointing here), so their queues spread over all of them."""
     from rocketmq_integration.client import Admin
+    from rocketmq_integration.errors import MQClientError
 
     async with Admin(namesrv_addr) as admin:
         for topic in sorted(topics):
-            await admin.create_topic(topic, broker_addr=broker_addr)
+            try:
+                await admin.create_topic(topic)
+            except MQClientError:  # the embedded broker has not registered yet: create it there directly
+                await admin.create_topic(topic, broker_addr=broker_addr)
         for topic in sorted(topics):
             await admin.wait_for_route(topic, timeout=30)
 
