@@ -179,7 +179,13 @@ def measure_window(
     broker_addrs: Sequence[str], broker_pids: Sequence[int], warmup: float, seconds: float,
     alive: Callable[[], bool] = lambda: True,
 ) -> Window:  # fmt: skip
-    """After ``warmup`` s, messages stored by all brokers and their CPU over ``seconds`` s."""
+    """Messages stored by all brokers and their CPU over ``seconds`` s, starting ``warmup`` s after the
+    first message arrived (a JVM client under load can take many seconds to send at all: its first
+    sends may time out, after which the benchmark Producer's threads pause 3 s)."""
+    start = sum(put_total(a) for a in broker_addrs)
+    deadline = time.monotonic() + 120
+    while sum(put_total(a) for a in broker_addrs) == start and time.monotonic() < deadline and alive():
+        time.sleep(0.2)
     time.sleep(warmup)
     m0 = sum(put_total(a) for a in broker_addrs)
     c0 = sum(cpu_seconds(p) for p in broker_pids)

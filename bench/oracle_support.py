@@ -135,7 +135,20 @@ def start_ours(workdir: Path, extra_conf: dict[str, str] | None = None) -> Targe
 
 
 def start_apache(home: Path, workdir: Path, extra_conf: dict[str, str] | None = None) -> Target:
-    """NameServer + broker with ``start.sh`` (its conf plus ``extra_conf``); stop() runs stop.sh."""
+    """NameServer + broker with ``start.sh`` (its conf plus ``extra_conf``); stop() runs stop.sh.
+
+    Three attempts with fresh ports: on a shared machine a free port can be taken meanwhile.
+    """
+    for attempt in range(3):
+        try:
+            return _start_apache_once(home, workdir / f"try{attempt}" if attempt else workdir, extra_conf)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_apache_once(home: Path, workdir: Path, extra_conf: dict[str, str] | None) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     ns_port, br_port = _free_port(), free_apache_port()
     extra = {**COMMON_CONF, **(extra_conf or {})}

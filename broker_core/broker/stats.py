@@ -105,6 +105,8 @@ class BrokerStatsManager:
         self.detail = detail
         self.sets: dict[str, dict[str, StatsItem]] = {name: {} for name in STATS_NAMES}
         self.store = StoreStats()
+        #: (topic, queue) -> the StatsItems one put adds to (items are never removed from ``sets``)
+        self._put_items: dict[tuple[str, int], tuple[StatsItem, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -123,14 +125,29 @@ class BrokerStatsManager:
 
     def on_put(self, topic: str, queue_id: int, nums: int, size: int, latency_ms: float) -> None:
         """A successful put of ``nums`` messages (``size`` bytes) to ``topic``/``queue_id``."""
-        self._item(TOPIC_PUT_NUMS, topic).add(nums)
-        self._item(TOPIC_PUT_SIZE, topic).add(size)
+        items = self._put_items.get((topic, queue_id))
+        if items is None:
+            items = self._put_items[(topic, queue_id)] = self._put_items_of(topic, queue_id)
+        for i in range(0, len(items) - 1, 2):
+            item = items[i]
+            item.value += nums
+            item.times += 1
+            item = items[i + 1]
+            item.value += size
+            item.times += 1
+        item = items[-1]
+        item.value += nums
+        item.times += 1
+        self.store.on_put(nums, size, latency_ms)
+
+    def _put_items_of(self, topic: str, queue_id: int) -> tuple[StatsItem, ...]:
+        """(nums, size) items of the topic [and queue], then the broker's nums item (put hot path)."""
+        items = [self._item(TOPIC_PUT_NUMS, topic), self._item(TOPIC_PUT_SIZE, topic)]
         if self.detail:
             qkey = f"{topic}@{queue_id}"
-            self._item(QUEUE_PUT_NUMS, qkey).add(nums)
-            self._item(QUEUE_PUT_SIZE, qkey).add(size)
-        self._item(BROKER_PUT_NUMS, self.cluster_name).add(nums)
-        self.store.on_put(nums, size, latency_ms)
+            items += [self._item(QUEUE_PUT_NUMS, qkey), self._item(QUEUE_PUT_SIZE, qkey)]
+        items.append(self._item(BROKER_PUT_NUMS, self.cluster_name))
+        return tuple(items)
 
     def on_put_failed(self) -> None:
         self.store.put_failed += 1

@@ -273,8 +273,8 @@ class GroupCommitService:
     # ---- loop side ----------------------------------------------------------------------------
     def _synced(self, mf: MappedFile, end: int) -> None:
         """A sync finished: publish it, answer every waiter it covers, advance the checkpoint time."""
-        self._published += 1
         self._queue.publish_flushed(mf, end)
+        self._published += 1  # after publishing: the sync thread compares the counts, then the offsets
         self._answer(self._queue.flushed_where)
 
     def _answer(self, flushed: int) -> None:

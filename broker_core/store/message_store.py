@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from broker_core.config.store import StoreConfig, parse_delay_levels
@@ -165,21 +165,36 @@ class MessageStore:
 
     async def put_message(self, msg: BrokerMessage, *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append one message; with SYNC_FLUSH and ``wait_store_msg_ok`` wait for its group commit."""
-        if not self._running or not self.writable or self.cleaner.disk_full:
-            return _NOT_AVAILABLE
-        if self.flusher.stalled_ms() > self._busy_ms:
-            return _PAGE_CACHE_BUSY
-        return await self._after_append(self.commit_log.put(msg), wait_store_msg_ok)
+        result = self.put_message_now(msg, wait_store_msg_ok=wait_store_msg_ok)
+        return result if isinstance(result, PutResult) else await result
 
     async def put_messages(self, batch: list[BrokerMessage], *, wait_store_msg_ok: bool = True) -> PutResult:
         """Append a batch (same topic and queue) contiguously with consecutive queue offsets."""
+        result = self.put_messages_now(batch, wait_store_msg_ok=wait_store_msg_ok)
+        return result if isinstance(result, PutResult) else await result
+
+    def put_message_now(
+        self, msg: BrokerMessage, *, wait_store_msg_ok: bool = True
+    ) -> PutResult | Awaitable[PutResult]:
+        """:meth:`put_message` without a coroutine when nothing has to be awaited (the send hot path:
+        an ASYNC_FLUSH append is final when it returns); otherwise an awaitable of the result."""
         if not self._running or not self.writable or self.cleaner.disk_full:
             return _NOT_AVAILABLE
         if self.flusher.stalled_ms() > self._busy_ms:
             return _PAGE_CACHE_BUSY
-        return await self._after_append(self.commit_log.put_batch(batch), wait_store_msg_ok)
+        return self._after_append(self.commit_log.put(msg), wait_store_msg_ok)
 
-    async def _after_append(self, result: PutResult, wait: bool) -> PutResult:
+    def put_messages_now(
+        self, batch: list[BrokerMessage], *, wait_store_msg_ok: bool = True
+    ) -> PutResult | Awaitable[PutResult]:
+        """:meth:`put_messages` without a coroutine when nothing has to be awaited."""
+        if not self._running or not self.writable or self.cleaner.disk_full:
+            return _NOT_AVAILABLE
+        if self.flusher.stalled_ms() > self._busy_ms:
+            return _PAGE_CACHE_BUSY
+        return self._after_append(self.commit_log.put_batch(batch), wait_store_msg_ok)
+
+    def _after_append(self, result: PutResult, wait: bool) -> PutResult | Awaitable[PutResult]:
         ar = result.append_result
         if ar is None:
             return result
@@ -188,6 +203,18 @@ class MessageStore:
         fut = self.flusher.submit(end, wait)
         # Both waits run at once; a replication failure outranks a flush failure (storage spec §2.2).
         replica = self.replicator.submit(end, wait) if self.replicator is not None else None
+        if fut is None and (replica is None or isinstance(replica, PutStatus)):
+            if replica is None or replica is PutStatus.PUT_OK:
+                return result
+            return PutResult(replica, ar)
+        return self._await_append(result, fut, replica)
+
+    async def _await_append(
+        self,
+        result: PutResult,
+        fut: asyncio.Future[PutStatus] | None,
+        replica: asyncio.Future[PutStatus] | PutStatus | None,
+    ) -> PutResult:
         status = PutStatus.PUT_OK
         if fut is not None:
             status = await fut
@@ -195,7 +222,7 @@ class MessageStore:
             replica_status = replica if isinstance(replica, PutStatus) else await replica
             if replica_status is not PutStatus.PUT_OK:
                 status = replica_status
-        return result if status is PutStatus.PUT_OK else PutResult(status, ar)
+        return result if status is PutStatus.PUT_OK else PutResult(status, result.append_result)
 
     def append_from_master(self, offset: int, data: bytes) -> bool:
         """A slave's write path: append replicated commit-log bytes at ``offset`` and dispatch them.

@@ -8,6 +8,7 @@ DLQ, then the store put. The properties string from the header is stored as rece
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable
@@ -21,7 +22,7 @@ from broker_core.broker.topics import (
     RETRY_GROUP_TOPIC_PREFIX,
     TRANS_HALF_TOPIC,
 )
-from broker_core.broker.transaction.half import half_destination, with_transaction_id
+from broker_core.broker.transaction.half import add_transaction_id, half_destination, with_transaction_id
 from broker_core.config.store import parse_delay_levels
 from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_batch
@@ -63,6 +64,29 @@ def find_property(props: str, name: str) -> str | None:
     start += len(key)
     end = props.find("\x02", start)
     return props[start:] if end < 0 else props[start:end]
+
+
+_BORN_HOST = "send.born_host"
+_validate_topic = functools.lru_cache(maxsize=4096)(validate_topic)
+
+
+def _without_wait(props: str) -> str:
+    """``replace_property(props, WAIT, None)``, by cutting the one entry out when the string is regular."""
+    if props.startswith("WAIT\x01"):
+        start = 0
+    else:
+        start = props.find("\x02WAIT\x01") + 1
+    if (
+        start < 0
+        or (start == 0 and not props.startswith("WAIT\x01"))
+        or props.startswith("\x02")
+        or "\x02\x02" in props
+        or props.find("\x02WAIT\x01", start) >= 0
+    ):
+        return replace_property(props, MessageConst.WAIT, None)
+    end = props.find("\x02", start)
+    out = props[:start] if end < 0 else props[:start] + props[end + 1 :]
+    return out if not out or out.endswith("\x02") else out + "\x02"
 
 
 def _level(text: str) -> int:
@@ -111,8 +135,7 @@ class SendProcessor:
                 return redirected
             if redirected is not None:
                 topic, queue_id, to_dlq = redirected, 0, True
-        host, _, port = channel.remote_addr.rpartition(":")
-        born_host = (host, int(port) if port.isdigit() else 0)
+        born_host = self._born_host(channel)
         if request.code == RequestCode.SEND_BATCH_MESSAGE:
             if _level(find_property(props, MessageConst.DELAY) or "0") > 0:  # CommitLog: no delayed batches
                 return request.make_response(*_PUT_STATUS_CODES[PutStatus.MESSAGE_ILLEGAL])
@@ -126,7 +149,7 @@ class SendProcessor:
         if store_topic == topic and "WAIT\x01" in props:
             # Apache stores a message without its WAIT property (9 bytes less per record); parked ones
             # (delay level, transaction half) are re-encoded there with it, as here.
-            props = replace_property(props, MessageConst.WAIT, None)
+            props = _without_wait(props)
         if props.endswith("\x02"):  # as messageProperties2String writes it: no trailing separator
             props = props[:-1]
         msg = BrokerMessage(
@@ -142,10 +165,14 @@ class SendProcessor:
             store_host=self.ctx.store_host,
             reconsume_times=reconsume,
         )
-        put = self.ctx.store.put_message(msg, wait_store_msg_ok=wait)
-        pending = self._respond(request, queue_id, put, msg.topic)
+        started = time.monotonic()
+        put = self.ctx.store.put_message_now(msg, wait_store_msg_ok=wait)
+        pending = self._respond(request, queue_id, put, msg.topic, started)
         if store_topic == TRANS_HALF_TOPIC:
-            return with_transaction_id(pending, find_property(props, MessageConst.UNIQ_KEY) or "")
+            tid = find_property(props, MessageConst.UNIQ_KEY) or ""
+            if isinstance(pending, RemotingCommand):
+                return add_transaction_id(pending, tid)
+            return with_transaction_id(pending, tid)
         return pending
 
     def _park(
@@ -161,7 +188,7 @@ class SendProcessor:
         releases it later — delay levels (``schedule.py``), 5.x timers (``timer/``) or the
         transaction half topic (``transaction/``). Returns (topic, queue, properties, sysFlag)."""
         store_topic, store_qid, sys_flag = topic, queue_id, header.sys_flag
-        delay = find_property(props, MessageConst.DELAY)
+        delay = find_property(props, MessageConst.DELAY) if "DELAY\x01" in props else None
         if delay is not None and delay != "0":
             if to_dlq:  # dead letters are stored without delay
                 props = replace_property(props, MessageConst.DELAY, None)
@@ -177,7 +204,7 @@ class SendProcessor:
             return request.make_response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
         if timer is not None:
             store_topic, store_qid, props = timer
-        if find_property(props, MessageConst.TRAN_MSG) == "true":
+        if "TRAN_MSG\x01" in props and find_property(props, MessageConst.TRAN_MSG) == "true":
             if self.ctx.config.reject_transaction_message:
                 return request.make_response(
                     ResponseCode.NO_PERMISSION,
@@ -185,6 +212,15 @@ class SendProcessor:
                 )
             store_topic, store_qid, props, sys_flag = half_destination(topic, queue_id, props, sys_flag)
         return store_topic, store_qid, props, sys_flag
+
+    @staticmethod
+    def _born_host(channel: Channel) -> tuple[str, int]:
+        """The peer as (host, port), parsed once per connection."""
+        born = channel.attributes.get(_BORN_HOST)
+        if born is None:
+            host, _, port = channel.remote_addr.rpartition(":")
+            born = channel.attributes[_BORN_HOST] = (host, int(port) if port.isdigit() else 0)
+        return born
 
     def _with_cluster(self, props: str) -> str:
         if not props:
@@ -198,7 +234,7 @@ class SendProcessor:
     ) -> RemotingCommand | TopicConfig:
         ctx = self.ctx
         topic = header.topic
-        problem = validate_topic(topic)
+        problem = _validate_topic(topic)
         if problem is not None:
             return request.make_response(ResponseCode.SYSTEM_ERROR, problem)
         if topic in NOT_ALLOWED_SEND_TOPICS:
@@ -286,15 +322,36 @@ class SendProcessor:
                 )
             )
         wait = find_property(batch_props, MessageConst.WAIT) != "false"
-        return self._respond(
-            request, queue_id, self.ctx.store.put_messages(msgs, wait_store_msg_ok=wait), topic
-        )
-
-    async def _respond(
-        self, request: RemotingCommand, queue_id: int, pending: Awaitable[PutResult], topic: str
-    ) -> RemotingCommand:
         started = time.monotonic()
-        result = await pending
+        put = self.ctx.store.put_messages_now(msgs, wait_store_msg_ok=wait)
+        return self._respond(request, queue_id, put, topic, started)
+
+    def _respond(
+        self,
+        request: RemotingCommand,
+        queue_id: int,
+        put: PutResult | Awaitable[PutResult],
+        topic: str,
+        started: float,
+    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+        """The response now when the put is final (no coroutine on the ASYNC_FLUSH hot path)."""
+        if isinstance(put, PutResult):
+            return self._response(request, queue_id, put, topic, started)
+        return self._respond_later(request, queue_id, put, topic, started)
+
+    async def _respond_later(
+        self,
+        request: RemotingCommand,
+        queue_id: int,
+        pending: Awaitable[PutResult],
+        topic: str,
+        started: float,
+    ) -> RemotingCommand:
+        return self._response(request, queue_id, await pending, topic, started)
+
+    def _response(
+        self, request: RemotingCommand, queue_id: int, result: PutResult, topic: str, started: float
+    ) -> RemotingCommand:
         code, remark = _PUT_STATUS_CODES.get(result.status, (ResponseCode.SYSTEM_ERROR, result.status.name))
         if (
             code

@@ -29,6 +29,7 @@ __all__ = [
     "copy_message",
     "half_destination",
     "read_half",
+    "add_transaction_id",
     "with_transaction_id",
 ]
 
@@ -104,11 +105,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def with_transaction_id(pending: Awaitable[RemotingCommand], transaction_id: str) -> RemotingCommand:
+def add_transaction_id(response: RemotingCommand, transaction_id: str) -> RemotingCommand:
     """Add ``transactionId`` (the half message's UNIQ_KEY) to a successful send response."""
-    response = await pending
     if response.code == ResponseCode.SUCCESS and transaction_id:
         if response.ext_fields is None:
             response.ext_fields = {}
         response.ext_fields["transactionId"] = transaction_id
     return response
+
+
+async def with_transaction_id(pending: Awaitable[RemotingCommand], transaction_id: str) -> RemotingCommand:
+    """:func:`add_transaction_id` on a response still to come."""
+    return add_transaction_id(await pending, transaction_id)
