@@ -33,8 +33,16 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench.java_oracle import cpu_seconds, java_producer, measure_window, oracle_home  # noqa: E402
+from oracle_support import (  # noqa: E402
+    cpu_seconds,
+    java_producer,
+    measure_window,
+    stop_process,
+    usable_oracle_home,
+)
+
 from broker_core.cluster import group_names  # noqa: E402
 from tests.support.admin import create_topic, wait_for_route  # noqa: E402
 from tests.support.process import ServerProcess, start_broker, start_namesrv  # noqa: E402
@@ -84,19 +92,17 @@ def run_level(
 ) -> dict[str, Any]:  # fmt: skip
     addrs = [b.addr for b in brokers]
     pids = [b.pid for b in brokers]
-    home = oracle_home()
+    home = usable_oracle_home()
     if home is not None and not args.py_client:
         client = "java"
         producer = java_producer(home, work, namesrv.addr, TOPIC, threads, args.body_size)
         client_pids = [producer.pid]
         try:
             c0 = cpu_seconds(producer.pid)
-            win = measure_window(
-                addrs, pids, args.warmup, args.seconds, lambda: producer.popen.poll() is None
-            )
+            win = measure_window(addrs, pids, args.warmup, args.seconds, lambda: producer.poll() is None)
             client_cpu = cpu_seconds(producer.pid) - c0
         finally:
-            producer.stop()
+            stop_process(producer)
     else:
         client = "ours"
         per = max(1, threads // args.py_procs)

@@ -8,16 +8,22 @@ Both brokers get the same broker.conf essentials (ASYNC_FLUSH, 1 GiB commit-log 
 auto-created topics); ours runs as ``python -m broker_core`` behind our NameServer, Apache as its
 NameServer + BrokerStartup (``start.sh``). :func:`cpu_seconds` reads a process's user+system CPU from
 ``/proc/PID/stat``, the figure every benchmark here compares.
+
+Rates under the Java benchmark Producer are read from the broker, not from the Producer's 10-s TPS
+lines: :func:`put_total` asks a broker (ours or Apache's) for ``msgPutTotalTodayNow``
+(GET_BROKER_RUNTIME_INFO), so :func:`measure_window` gives msgs/s and broker CPU per message over a
+window of any length after a warm-up.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +36,12 @@ from broker_core.admin.client import AdminError, MQAdmin  # noqa: E402
 from broker_core.remoting.body.client_info import ConsumerRunningInfo  # noqa: E402
 from broker_core.remoting.body.heartbeat import decode_consumer_list  # noqa: E402
 from broker_core.remoting.codes import RequestCode, ResponseCode  # noqa: E402
+from tests.support.admin import invoke  # noqa: E402
+from tests.support.net import free_apache_port, free_port  # noqa: E402
 from tests.support.process import ServerProcess, start_broker, start_namesrv  # noqa: E402
 
 ORACLE_ENV = "ROCKETMQ_ORACLE_HOME"
+GET_BROKER_RUNTIME_INFO = 28
 #: broker.conf lines both brokers share (Apache's start.sh writes its own cluster/name/ports/store)
 COMMON_CONF = {
     "flushDiskType": "ASYNC_FLUSH",
@@ -58,6 +67,12 @@ def oracle_status(home: Path | None) -> str:
     return ""
 
 
+def usable_oracle_home(explicit: str | None = None) -> Path | None:
+    """The oracle folder when it can run here, else None (the benchmark then skips Apache)."""
+    home = oracle_home(explicit)
+    return None if oracle_status(home) else home
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` (all threads), from /proc/PID/stat."""
     try:
@@ -77,27 +92,6 @@ def rss_mib(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_apache_port() -> int:
-    """A port P with P-2 (VIP channel) and P+1 (HA) free too: Apache binds all three."""
-    for _ in range(50):
-        port = _free_port()
-        if port > 1026 and not any(_port_open(p) for p in (port - 2, port + 1)):
-            return port
-    raise RuntimeError("no free port with free neighbours")
 
 
 @dataclass
@@ -150,7 +144,7 @@ def start_apache(home: Path, workdir: Path, extra_conf: dict[str, str] | None = 
 
 def _start_apache_once(home: Path, workdir: Path, extra_conf: dict[str, str] | None) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
-    ns_port, br_port = _free_port(), free_apache_port()
+    ns_port, br_port = free_port(), free_apache_port()
     extra = {**COMMON_CONF, **(extra_conf or {})}
     env = dict(os.environ, BROKER_EXTRA="\n".join(f"{k}={v}" for k, v in extra.items()))
     out = subprocess.run(
@@ -258,8 +252,6 @@ def java_client(
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     """SIGTERM the process group of ``proc`` (its own session), SIGKILL after ``timeout``."""
-    import signal
-
     if proc.poll() is not None:
         return
     try:
@@ -270,3 +262,70 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def java_producer(
+    home: Path, work: Path, namesrv: str, topic: str, threads: int, size: int = 1024
+) -> subprocess.Popen[bytes]:
+    """The Java benchmark Producer (``-w threads -s size``, sync sends, runs until stopped)."""
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / f"producer-{topic}-{threads}-{time.monotonic_ns()}.out"
+    return java_client(
+        home, "Producer", namesrv, ["-t", topic, "-w", str(threads), "-s", str(size)], log, work
+    )
+
+
+def put_total(addr: str) -> int:
+    """Messages the broker at ``addr`` stored since it started (``msgPutTotalTodayNow``)."""
+    deadline = time.monotonic() + 15.0
+    while True:  # a broker that has just started may answer SYSTEM_ERROR/no body for a moment
+        resp = invoke(addr, GET_BROKER_RUNTIME_INFO, timeout=10.0)
+        if resp.code == ResponseCode.SUCCESS and resp.body:
+            return int(resp.json_body()["table"]["msgPutTotalTodayNow"])
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"GET_BROKER_RUNTIME_INFO from {addr}: code {resp.code} {resp.remark}")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Messages stored and broker CPU over one measuring window."""
+
+    seconds: float
+    messages: int
+    broker_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_msg(self) -> float:
+        return self.broker_cpu_s * 1e6 / self.messages if self.messages else float("nan")
+
+    @property
+    def cpu_share(self) -> float:
+        return self.broker_cpu_s / self.seconds if self.seconds else 0.0
+
+
+def measure_window(
+    broker_addrs: Sequence[str], broker_pids: Sequence[int], warmup: float, seconds: float,
+    alive: Callable[[], bool] = lambda: True,
+) -> Window:  # fmt: skip
+    """Messages stored by all brokers and their CPU over ``seconds`` s, starting ``warmup`` s after the
+    first message arrived (a JVM client under load can take many seconds to send at all: its first
+    sends may time out, after which the benchmark Producer's threads pause 3 s)."""
+    start = sum(put_total(a) for a in broker_addrs)
+    deadline = time.monotonic() + 120
+    while sum(put_total(a) for a in broker_addrs) == start and time.monotonic() < deadline and alive():
+        time.sleep(0.2)
+    time.sleep(warmup)
+    m0 = sum(put_total(a) for a in broker_addrs)
+    c0 = sum(cpu_seconds(p) for p in broker_pids)
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while time.perf_counter() < end and alive():
+        time.sleep(min(0.5, max(0.0, end - time.perf_counter())))
+    m1 = sum(put_total(a) for a in broker_addrs)
+    c1 = sum(cpu_seconds(p) for p in broker_pids)
+    return Window(time.perf_counter() - t0, m1 - m0, c1 - c0)

@@ -25,8 +25,13 @@ n/a) is reported as ``n/a`` with the reason; a failing one as ``error``. Everyth
 each client process has a watchdog and the whole benchmark stops starting scenarios after
 ``--max-seconds``.
 
+With ``--apache`` (and ``--rmq BUILD`` or ``ROCKETMQ_ORACLE_HOME``) every run also starts Apache
+RocketMQ 4.9.8 (the oracle, ``bench/oracle_support.py``) with the same broker.conf essentials and runs
+the same scenarios with the same clients against it (the two alternate going first), then prints
+its table and ours/Apache ratios; without a usable build its rows are ``n/a`` with the reason.
+
 Usage: ``python bench/run_all.py [--runs 3] [--messages 20000] [--producers 4] [--body-size 1024]
-[--only cpp-produce,py-produce] [--json out.json]``.
+[--only cpp-produce,py-produce] [--apache [--rmq BUILD]] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.admin import ensure_topic  # noqa: E402  (needs the path above)
 from tests.support.cpp import CPP_CLIENT, cpp_client_status  # noqa: E402
 from tests.support.payloads import fixed_body  # noqa: E402
-from tests.support.process import ServerProcess, server_env, start_broker, start_namesrv  # noqa: E402
+from tests.support.process import server_env, start_broker, start_namesrv  # noqa: E402
 
 BROKER_CONF = {
     "flushDiskType": "ASYNC_FLUSH",
@@ -73,14 +78,14 @@ class NotAvailable(Exception):
 class RunContext:
     args: argparse.Namespace
     workdir: Path
-    namesrv: ServerProcess
-    broker: ServerProcess
+    namesrv_addr: str
+    broker_addr: str
     #: scenario name -> (topic, message count) left for a consume scenario to drain
     backlog: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def new_topic(self, prefix: str, queues: int = 8) -> str:
         topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        ensure_topic(self.broker.addr, self.namesrv.addr, topic, queues=queues, timeout=30)
+        ensure_topic(self.broker_addr, self.namesrv_addr, topic, queues=queues, timeout=30)
         return topic
 
     def remaining(self) -> float:
@@ -155,7 +160,7 @@ def cpp_produce(ctx: RunContext) -> dict[str, float]:
     for n in range(args.producers):
         lat = ctx.workdir / f"cpp-lat-{n}.txt"
         argv = [
-            sys.executable, str(CPP_CLIENT), "produce", "--namesrv", ctx.namesrv.addr, "--topic", topic,
+            sys.executable, str(CPP_CLIENT), "produce", "--namesrv", ctx.namesrv_addr, "--topic", topic,
             "--group", f"bench_cpp_pg_{n}", "--count", str(per_proc), "--start", str(n * per_proc),
             "--body-size", str(args.body_size), "--quiet", "--warmup", "20", "--latency-out", str(lat),
             "--deadline", str(deadline), "--home", str(ctx.workdir / "cpp-home"), "--log-level", "warn",
@@ -195,7 +200,7 @@ def cpp_consume(ctx: RunContext) -> dict[str, float]:
     count += 20 * ctx.args.producers  # warm-up messages are in the topic too
     deadline = min(ctx.remaining(), ctx.args.scenario_timeout)
     argv = [
-        sys.executable, str(CPP_CLIENT), "consume", "--namesrv", ctx.namesrv.addr, "--topic", topic,
+        sys.executable, str(CPP_CLIENT), "consume", "--namesrv", ctx.namesrv_addr, "--topic", topic,
         "--group", "bench_cpp_cg", "--expect", str(count), "--timeout", str(deadline), "--quiet",
         "--deadline", str(deadline + 30), "--home", str(ctx.workdir / "cpp-home"), "--log-level", "warn",
     ]  # fmt: skip
@@ -222,7 +227,7 @@ def py_produce(ctx: RunContext) -> dict[str, float]:
     latencies: list[float] = []
 
     async def one(n: int) -> None:
-        async with client.Producer(f"bench_py_pg_{n}", namesrv_addr=ctx.namesrv.addr) as producer:
+        async with client.Producer(f"bench_py_pg_{n}", namesrv_addr=ctx.namesrv_addr) as producer:
             for i in range(per_producer):
                 msg = client.Message(topic, body)
                 msg.tags = "TagA"
@@ -232,7 +237,7 @@ def py_produce(ctx: RunContext) -> dict[str, float]:
                 latencies.append((time.perf_counter() - t0) * 1000.0)
 
     async def main() -> float:
-        async with client.Producer("bench_py_warmup", namesrv_addr=ctx.namesrv.addr) as warm:
+        async with client.Producer("bench_py_warmup", namesrv_addr=ctx.namesrv_addr) as warm:
             for _ in range(20):
                 await warm.send(client.Message(topic, body))
         t0 = time.perf_counter()
@@ -266,7 +271,7 @@ def py_consume(ctx: RunContext) -> dict[str, float]:
             return client.ConsumeResult.SUCCESS
 
         config = client.ConsumerConfig(offset_store_dir=ctx.workdir / "py-offsets")
-        consumer = client.PushConsumer("bench_py_cg", namesrv_addr=ctx.namesrv.addr, config=config)
+        consumer = client.PushConsumer("bench_py_cg", namesrv_addr=ctx.namesrv_addr, config=config)
         consumer.subscribe(topic, "*")
         consumer.register_listener(listener)
         t0 = time.perf_counter()
@@ -290,36 +295,71 @@ SCENARIOS: dict[str, Callable[[RunContext], dict[str, float]]] = {
 
 
 # ------------------------------------------------------------------------------------- driver
-def one_run(args: argparse.Namespace, run_no: int, names: list[str]) -> dict[str, dict[str, Any]]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"rmq-bench-{run_no}-"))
+def run_scenarios(
+    args: argparse.Namespace, ctx: RunContext, names: list[str], pid: int, alive: Callable[[], bool]
+) -> dict[str, dict[str, Any]]:
+    """Run ``names`` in order against the broker of ``ctx`` (process ``pid``), each result or reason."""
     results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if time.monotonic() > args.deadline_at:
+            results[name] = {"status": "n/a", "reason": "time budget (--max-seconds) used up"}
+            continue
+        try:
+            with rss_sampler(pid) as rss:
+                metrics = SCENARIOS[name](ctx)
+            metrics["broker_rss_mib"] = max(rss) if rss else float("nan")
+            results[name] = {"status": "ok", **metrics}
+        except NotAvailable as exc:
+            results[name] = {"status": "n/a", "reason": str(exc)}
+        except Exception as exc:  # keep going: one broken scenario must not hide the others
+            results[name] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"[:300]}
+        if not alive():
+            raise RuntimeError(f"broker died during {name}")
+    return results
+
+
+def one_run(args: argparse.Namespace, run_no: int, names: list[str]) -> dict[str, dict[str, Any]]:
+    """One run against our broker (NameServer + Broker as ``python -m broker_core`` subprocesses)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"rmq-bench-{run_no}-"))
     namesrv = start_namesrv(workdir)
     try:
         broker = start_broker(workdir, namesrv, conf=BROKER_CONF, default_conf=False)
         try:
-            ctx = RunContext(args, workdir, namesrv, broker)
-            for name in names:
-                if time.monotonic() > args.deadline_at:
-                    results[name] = {"status": "n/a", "reason": "time budget (--max-seconds) used up"}
-                    continue
-                try:
-                    with rss_sampler(broker.pid) as rss:
-                        metrics = SCENARIOS[name](ctx)
-                    metrics["broker_rss_mib"] = max(rss) if rss else float("nan")
-                    results[name] = {"status": "ok", **metrics}
-                except NotAvailable as exc:
-                    results[name] = {"status": "n/a", "reason": str(exc)}
-                except Exception as exc:  # keep going: one broken scenario must not hide the others
-                    results[name] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"[:300]}
-                if not broker.running:
-                    raise RuntimeError(f"broker died during {name}\n{broker.log_tail(2000)}")
+            ctx = RunContext(args, workdir, namesrv.addr, broker.addr)
+            try:
+                return run_scenarios(args, ctx, names, broker.pid, lambda: broker.running)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n{broker.log_tail(2000)}") from None
         finally:
             broker.cleanup(timeout=15)
     finally:
         namesrv.cleanup()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return results
+
+
+def one_apache_run(args: argparse.Namespace, run_no: int, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The same scenarios against Apache RocketMQ 4.9.8 (same broker.conf essentials, same clients)."""
+    from oracle_support import oracle_home, oracle_status, start_apache, wait_registered
+
+    home = oracle_home(args.rmq)
+    reason = oracle_status(home)
+    if reason or home is None:
+        return {name: {"status": "n/a", "reason": reason} for name in names}
+    workdir = Path(tempfile.mkdtemp(prefix=f"rmq-bench-apache-{run_no}-"))
+    target = start_apache(home, workdir, BROKER_CONF)
+    try:
+        wait_registered(target)
+        ctx = RunContext(args, workdir, target.namesrv, target.broker)
+        return run_scenarios(args, ctx, names, target.broker_pid, lambda: _pid_alive(target.broker_pid))
+    finally:
+        target.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 def summarise(runs: list[dict[str, dict[str, Any]]], names: list[str]) -> list[dict[str, Any]]:
@@ -339,9 +379,9 @@ def summarise(runs: list[dict[str, dict[str, Any]]], names: list[str]) -> list[d
     return rows
 
 
-def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def print_table(rows: list[dict[str, Any]], args: argparse.Namespace, target: str = "ours") -> None:
     print(
-        f"\nmessages/scenario={args.messages} body={args.body_size} B producers={args.producers} "
+        f"\n{target}: messages/scenario={args.messages} body={args.body_size} B producers={args.producers} "
         f"runs={args.runs} (median); broker: ASYNC_FLUSH, 64 MiB segments"
     )
     header = (
@@ -364,6 +404,18 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         )
 
 
+def print_ratios(ours: list[dict[str, Any]], apache: list[dict[str, Any]]) -> None:
+    """ours / Apache per scenario: msgs/s (higher is better) and p99 (lower is better)."""
+    print(f"\n{'scenario':<13} {'msgs/s ours/apache':>19} {'p99 ours/apache':>16}")
+    for mine, theirs in zip(ours, apache, strict=True):
+        if mine["status"] != "ok" or theirs["status"] != "ok":
+            print(f"{mine['scenario']:<13} {'n/a':>19}")
+            continue
+        rate = mine["msgs_per_s"] / theirs["msgs_per_s"]
+        p99 = f"{mine['p99_ms'] / theirs['p99_ms']:.2f}" if "p99_ms" in mine and "p99_ms" in theirs else "-"
+        print(f"{mine['scenario']:<13} {rate:>19.2f} {p99:>16}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
@@ -375,6 +427,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop starting scenarios after this")
     parser.add_argument("--json", help="also write raw per-run results and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, stores)")
+    parser.add_argument(
+        "--apache", action="store_true",
+        help="also run every scenario against Apache RocketMQ 4.9.8 in each run (needs --rmq or "
+        "ROCKETMQ_ORACLE_HOME) and print ours/Apache ratios",
+    )  # fmt: skip
+    parser.add_argument("--rmq", default=None, help="the Apache RocketMQ 4.9.8 oracle build (for --apache)")
     args = parser.parse_args(argv)
     args.deadline_at = time.monotonic() + args.max_seconds
     return args
@@ -435,17 +493,27 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown scenarios {unknown}; known: {list(SCENARIOS)}", file=sys.stderr)
         return 2
-    runs = []
+    targets = [("ours", one_run)] + ([("apache", one_apache_run)] if args.apache else [])
+    runs: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name, _ in targets}
     for run_no in range(1, args.runs + 1):
-        t0 = time.monotonic()
-        results = one_run(args, run_no, names)
-        runs.append(results)
-        states = ", ".join(f"{k}={v['status']}" for k, v in results.items())
-        print(f"run {run_no}/{args.runs} done in {time.monotonic() - t0:.1f}s: {states}", flush=True)
+        # alternate which broker goes first: the second one of a run meets a warmer page cache
+        for target, run in targets if run_no % 2 else targets[::-1]:
+            t0 = time.monotonic()
+            results = run(args, run_no, names)
+            runs[target].append(results)
+            states = ", ".join(f"{k}={v['status']}" for k, v in results.items())
+            print(
+                f"{target} run {run_no}/{args.runs} done in {time.monotonic() - t0:.1f}s: {states}",
+                flush=True,
+            )
         if time.monotonic() > args.deadline_at:
             break
-    rows = summarise(runs, names)
-    print_table(rows, args)
+    tables = {target: summarise(runs[target], names) for target, _ in targets}
+    for target, rows in tables.items():
+        print_table(rows, args, target)
+    if args.apache:
+        print_ratios(tables["ours"], tables["apache"])
+    rows = tables["ours"] + tables.get("apache", [])
     if not args.only:
         run_feature_benches()
     if args.json:

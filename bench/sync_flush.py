@@ -34,14 +34,17 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench.java_oracle import (  # noqa: E402
+from oracle_support import (  # noqa: E402
     cpu_seconds,
     java_producer,
     measure_window,
-    oracle_home,
     start_apache,
+    stop_process,
+    usable_oracle_home,
 )
+
 from broker_core.message import encode_properties  # noqa: E402
 from broker_core.remoting.client import RemotingClient  # noqa: E402
 from broker_core.remoting.codes import RequestCode, ResponseCode  # noqa: E402
@@ -134,7 +137,7 @@ def java_levels(
     levels: list[int], seconds: float, warmup: float, body_size: int, parent: str | None
 ) -> list[dict[str, object]]:
     """Apache and ours, SYNC_FLUSH, under the Java benchmark Producer at each thread count."""
-    home = oracle_home()
+    home = usable_oracle_home()
     assert home is not None
     rows: list[dict[str, object]] = []
     for target in ("apache", "ours"):
@@ -142,9 +145,9 @@ def java_levels(
         procs: list[object] = []
         try:
             if target == "apache":
-                namesrv, brokers, jprocs = start_apache(home, work, flush="SYNC_FLUSH")
-                procs.extend(jprocs)
-                addr, pid = brokers[0][0], brokers[0][1].pid
+                apache = start_apache(home, work, {"flushDiskType": "SYNC_FLUSH"})
+                procs.append(apache)
+                namesrv, addr, pid = apache.namesrv, apache.broker, apache.broker_pid
             else:
                 ns = start_namesrv(work)
                 procs.append(ns)
@@ -158,11 +161,9 @@ def java_levels(
             for level in levels:
                 producer = java_producer(home, work, namesrv, JAVA_TOPIC, level, body_size)
                 try:
-                    win = measure_window(
-                        [addr], [pid], warmup, seconds, lambda p=producer: p.popen.poll() is None
-                    )
+                    win = measure_window([addr], [pid], warmup, seconds, lambda p=producer: p.poll() is None)
                 finally:
-                    producer.stop()
+                    stop_process(producer)
                 rows.append({"target": target, "threads": level, "msgs_per_s": round(win.rate, 1),
                              "broker_cpu_us_per_msg": round(win.cpu_us_per_msg, 1),
                              "broker_cpu_share": round(win.cpu_share, 2)})  # fmt: skip
@@ -215,7 +216,7 @@ def main() -> int:
         disk_after = fsync_rate(work, 2.0)
         disk_append_after = append_sync_rate(work, 2.0, args.body_size)
         java: list[dict[str, object]] = []
-        if oracle_home() is not None and not args.no_java:
+        if usable_oracle_home() is not None and not args.no_java:
             java = java_levels(levels, args.java_seconds, args.java_warmup, args.body_size, args.dir)
         print(f"disk fdatasync/s, 4 KiB overwrite (same fs): {disk:.0f} before, {disk_after:.0f} after")
         print(

@@ -54,7 +54,9 @@ class Lease:
     A POP lease is renewed while it is held (see :meth:`Feed._renew_loop`): each renewal
     (CHANGE_MESSAGE_INVISIBLETIME) returns a new receipt handle, which replaces ``handle``; the
     ack, reject or release of the message waits for a renewal in flight (:meth:`current_handle`)
-    so it always uses the newest handle.
+    so it always uses the newest handle. Renewal ends at ``hold_until`` (``lease_max_hold`` after
+    the pop): the last renewal makes the lease end then, and the broker delivers the message again
+    unless it is settled before.
     """
 
     group: str
@@ -68,6 +70,8 @@ class Lease:
     renewing: asyncio.Future[None] | None = None
     #: acked / rejected / released on the kombu side: never renewed again
     done: bool = False
+    #: when (``time.monotonic()``) the hold ends: the lease is not renewed beyond it
+    hold_until: float = math.inf
 
     async def current_handle(self) -> str:
         """The newest receipt handle, after any renewal in flight (loop thread)."""
@@ -202,7 +206,13 @@ class Feed:
     async def _renew_loop(self) -> None:
         """Renew every held POP lease (in the inbox, or delivered and not yet settled) when its
         ``renew_at`` comes, for another ``visibility_timeout``: a task that runs longer than the
-        visibility timeout is not delivered to another worker while this one still runs it."""
+        visibility timeout is not delivered to another worker while this one still runs it.
+
+        A lease is renewed up to its ``hold_until`` only (``lease_max_hold``): a message the
+        worker never settles (Celery leaves an ``acks_late`` message un-acked for good when the
+        task fails outside its body on the threads/solo pools, e.g. its result could not be
+        stored) is delivered again then, as kombu's Redis and SQS transports redeliver any
+        un-acked message after their visibility timeout."""
         interval = self.session.options.renewal_interval()
         assert interval is not None
         while not self.closed:
@@ -227,11 +237,25 @@ class Feed:
 
     async def _renew(self, lease: Lease, interval: float) -> None:
         fut = lease.renewing
+        full = self.session.options.visibility_timeout
+        # the last renewal is shortened so the lease ends when the hold does
+        seconds = max(0.0, min(full, lease.hold_until - time.monotonic()))
         try:
-            lease.handle = await self.session.extend(
-                lease.group, lease.topic, lease.handle, self.session.options.visibility_timeout
-            )
-            lease.renew_at = time.monotonic() + interval
+            lease.handle = await self.session.extend(lease.group, lease.topic, lease.handle, seconds)
+            if seconds < full:
+                lease.renew_at = math.inf
+                if not lease.done:
+                    log.warning(
+                        "message held for lease_max_hold and not settled: its lease is no longer "
+                        "renewed and the message will be delivered again",
+                        topic=lease.topic,
+                        msg_id=lease.message.msg_id,
+                        keys=lease.message.keys,
+                        in_seconds=round(seconds, 3),
+                        lease_max_hold=self.session.options.max_hold(),
+                    )
+            else:
+                lease.renew_at = time.monotonic() + interval
         except MQBrokerError as exc:
             lease.renew_at = math.inf  # the lease is gone (acked meanwhile, or expired): stop
             if not lease.done:
@@ -332,6 +356,7 @@ class Feed:
         return low, await session.pop(low.group, low.topic, want, invisible, min(wait, 1.0))
 
     def _accept(self, pump: Pump, src: Source, got: list[PoppedMessage]) -> None:
+        opts = self.session.options
         added = False
         for msg, handle in got:
             raw = self.to_raw(msg)
@@ -347,7 +372,14 @@ class Feed:
                 self.inbox_no_ack.append((src.queue, raw))
             else:
                 tag = raw["properties"]["delivery_tag"]
-                self.leases[tag] = Lease(src.group, src.topic, handle, msg, renew_at=self.next_renewal())
+                self.leases[tag] = Lease(
+                    src.group,
+                    src.topic,
+                    handle,
+                    msg,
+                    renew_at=self.next_renewal(),
+                    hold_until=time.monotonic() + opts.max_hold(),
+                )
                 self.inbox.append((src.queue, raw))
             added = True
         if added and self.on_ready is not None:

@@ -17,7 +17,10 @@ from typing import Any
 
 from rocketmq_integration.errors import ValidationError
 
-__all__ = ["KOMBU_KEYS", "InvalidTransportOption", "TransportOptions"]
+__all__ = ["DEFAULT_LEASE_MAX_HOLD", "KOMBU_KEYS", "InvalidTransportOption", "TransportOptions"]
+
+#: default ``lease_max_hold``: 12 hours, the longest SQS lets a received message stay invisible
+DEFAULT_LEASE_MAX_HOLD = 43200.0
 
 #: transport option keys kombu (not this transport) interprets
 KOMBU_KEYS = frozenset(
@@ -49,6 +52,7 @@ class TransportOptions:
     wait_time_seconds: float = 5.0
     visibility_timeout: float = 3600.0
     lease_renewal_interval: float = 0.0
+    lease_max_hold: float = DEFAULT_LEASE_MAX_HOLD
     prefetch_limit: int = 64
     producer_group: str = "celery-producer"
     consumer_group_prefix: str = "celery-"
@@ -85,6 +89,10 @@ class TransportOptions:
             kwargs[key] = _coerce(key, fields[key].default, value)
         opts = cls(**kwargs)
         opts._check()
+        if "lease_max_hold" in kwargs and opts.lease_max_hold < opts.visibility_timeout:
+            raise InvalidTransportOption(
+                "lease_max_hold", "must be at least the visibility_timeout (the first lease lasts that long)"
+            )
         return opts
 
     def renewal_interval(self) -> float | None:
@@ -93,8 +101,19 @@ class TransportOptions:
             return None
         return self.lease_renewal_interval or self.visibility_timeout / 3
 
+    def max_hold(self) -> float:
+        """Seconds a worker may hold a message by renewing its lease (``lease_max_hold``, but never
+        less than one ``visibility_timeout``: the lease of the pop itself lasts that long)."""
+        return max(self.lease_max_hold, self.visibility_timeout)
+
     def _check(self) -> None:
-        positive = ("visibility_timeout", "send_timeout", "bindings_cache_seconds", "timer_max_delay")
+        positive = (
+            "visibility_timeout",
+            "lease_max_hold",
+            "send_timeout",
+            "bindings_cache_seconds",
+            "timer_max_delay",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InvalidTransportOption(name, "must be positive")

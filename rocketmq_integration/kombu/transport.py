@@ -53,6 +53,12 @@ at connect.
   being delivered to a second worker. Renewal stops when the message is acked, rejected or
   released, or the channel closes. At most half the ``visibility_timeout``; a negative value turns
   renewal off.
+* ``lease_max_hold`` (43200 = 12 h, SQS's limit): the longest a worker holds a message by renewal,
+  counted from its receipt. The last renewal makes the lease end then and the broker delivers the
+  message again: a message Celery never settles (an ``acks_late`` task failing outside its body on
+  the threads/solo pools, e.g. its ``rpc://`` result publish failed) comes back as it would on
+  kombu's Redis or SQS transports after their visibility timeout. Positive and, when given, at
+  least ``visibility_timeout``; a larger ``visibility_timeout`` raises the cap to it.
 * ``prefetch_limit`` (64): leases a channel may hold when kombu's prefetch count is 0.
 * ``producer_group`` ("celery-producer"), ``consumer_group_prefix`` ("celery-"),
   ``queue_name_prefix`` (""): RocketMQ names.

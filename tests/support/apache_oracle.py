@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.net import free_port, port_is_open, wait_for_port
+from tests.support.net import free_apache_port, wait_for_port
 from tests.support.process import die_with_parent
 
 __all__ = ["ApacheBroker", "free_apache_port", "oracle_home"]
@@ -33,15 +33,6 @@ def oracle_home() -> Path:
     if not (path / "java.sh").is_file():
         pytest.skip(f"{ORACLE_ENV}={home} has no java.sh")
     return path
-
-
-def free_apache_port() -> int:
-    """A port P with P-2 and P+1 free too (Apache binds all three)."""
-    for _ in range(50):
-        port = free_port()
-        if port > 1026 and not any(port_is_open("127.0.0.1", p) for p in (port - 2, port + 1)):
-            return port
-    raise RuntimeError("no free port with free neighbours")
 
 
 class ApacheBroker:

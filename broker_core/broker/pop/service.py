@@ -5,10 +5,10 @@ The broker owns the consume position. A pop hands out messages under an invisibl
 the message is copied to the group's pop retry topic ``%RETRY%<group>_<topic>`` (reconsume count +1,
 ``RETRY_TOPIC`` = the original topic; after ``retryMaxTimes`` to ``%DLQ%<group>``) and its original
 offset counts as done, so it is re-delivered exactly once per expiry. Pops serve the retry topic
-first. The lease table is written to ``config/popLeases.json`` shortly after every change and at
-shutdown, so leases survive a restart. A pop that finds nothing waits up to ``pollTime`` for an
-arrival on the topic or its retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too
-many pops are already parked).
+first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
+worker thread: the write and its fsync must not stall the loop) and at shutdown, so leases survive
+a restart. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
+retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too many pops are already parked).
 
 FIFO (``order=true`` in the pop header, as 5.x proxies send for a group with
 ``consumeMessageOrderly``): a queue with popped, un-acked messages is *locked* — no further pop gets
@@ -81,6 +81,10 @@ class PopService:
         self.table = LeaseTable()
         self._changed = asyncio.Event()
         self._persist_handle: asyncio.TimerHandle | None = None
+        #: the snapshot write in flight (a worker thread), and whether the table changed since
+        #: the last snapshot was taken
+        self._saving: asyncio.Task[None] | None = None
+        self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._parked: dict[str, list[_Parked]] = {}
         self._parked_count = 0
@@ -111,17 +115,45 @@ class PopService:
             if entry.timer is not None:
                 entry.timer.cancel()
             self._answer_empty(entry.request, entry.channel, POLLING_TIMEOUT)
+        saving = self._saving
+        if saving is not None:  # the last snapshot must not overwrite the final one
+            with contextlib.suppress(Exception):
+                await saving
         self._persist_now()
 
     def _touch(self) -> None:
         """A lease changed: wake the revive task and schedule a write of the table."""
         self._changed.set()
-        if self._persist_handle is None:
+        self._dirty = True
+        if self._persist_handle is None and self._saving is None:
             delay = self.ctx.config.pop_ck_persist_delay_ms / 1000
-            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_now)
+            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_soon)
+
+    def _persist_soon(self) -> None:
+        """Write a snapshot of the table in a worker thread: the file write and its fsync (ms,
+        far more on a busy disk) must not stall the loop, which answers pops and sends meanwhile."""
+        self._persist_handle = None
+        self._dirty = False
+        snapshot = self.table.to_json_dict()  # taken on the loop: consistent
+        self._saving = asyncio.get_running_loop().create_task(self._save(snapshot), name="pop-persist")
+
+    async def _save(self, snapshot: dict[str, object]) -> None:
+        try:
+            await asyncio.to_thread(self._file.save, snapshot)
+        except OSError:
+            log.exception("persisting POP leases failed")
+        finally:
+            self._saving = None
+        if self._dirty and self._persist_handle is None:  # changed while it was written
+            delay = self.ctx.config.pop_ck_persist_delay_ms / 1000
+            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_soon)
 
     def _persist_now(self) -> None:
-        self._persist_handle = None
+        """Write the table now, blocking (shutdown)."""
+        if self._persist_handle is not None:
+            self._persist_handle.cancel()
+            self._persist_handle = None
+        self._dirty = False
         try:
             self._file.save(self.table.to_json_dict())
         except OSError:

@@ -1,5 +1,6 @@
 """Lease renewal: an ``acks_late`` task that runs longer than the transport's ``visibility_timeout``
-(the POP invisible time) is not delivered to a second worker while the first still runs it."""
+(the POP invisible time), but within ``lease_max_hold``, is not delivered to a second worker while
+the first still runs it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.integration.kombu.workers import CeleryWorker
 
 VISIBILITY = 3.0
 TASK_SECONDS = 8.0
+MAX_HOLD = 16.0  # the task ends well within the hold (test_kombu_lease_max_hold: beyond it)
 
 
 def test_a_task_longer_than_the_visibility_timeout_runs_once_and_its_ack_counts(
@@ -21,7 +23,7 @@ def test_a_task_longer_than_the_visibility_timeout_runs_once_and_its_ack_counts(
 ) -> None:
     if not broker_has_pop:
         pytest.skip("4.x broker: no POP leases (a push consumer holds a running task's message, no timeout)")
-    options = {"visibility_timeout": VISIBILITY}
+    options = {"visibility_timeout": VISIBILITY, "lease_max_hold": MAX_HOLD}
     for name in ("w1", "w2"):
         worker = CeleryWorker(
             broker_url,
@@ -52,5 +54,6 @@ def test_a_task_longer_than_the_visibility_timeout_runs_once_and_its_ack_counts(
         for worker in workers:
             assert worker.count("expired lease") == 0, worker.log_tail()
             assert worker.count("renewal refused") == 0, worker.log_tail()
+            assert worker.count("held for lease_max_hold") == 0, worker.log_tail()
     finally:
         app.close()

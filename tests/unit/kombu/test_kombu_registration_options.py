@@ -8,7 +8,11 @@ from kombu.transport import TRANSPORT_ALIASES, resolve_transport
 
 import rocketmq_integration.kombu as rk
 from rocketmq_integration.errors import ValidationError
-from rocketmq_integration.kombu.options import InvalidTransportOption, TransportOptions
+from rocketmq_integration.kombu.options import (
+    DEFAULT_LEASE_MAX_HOLD,
+    InvalidTransportOption,
+    TransportOptions,
+)
 from rocketmq_integration.kombu.transport import parse_hosts
 
 
@@ -84,6 +88,21 @@ def test_lease_renewal_interval_defaults_to_a_third_of_the_visibility_timeout() 
     assert TransportOptions.from_mapping({"lease_renewal_interval": -1}).renewal_interval() is None
     with pytest.raises(InvalidTransportOption, match="lease_renewal_interval"):
         TransportOptions.from_mapping({"visibility_timeout": 3, "lease_renewal_interval": 2})
+
+
+def test_lease_max_hold_defaults_to_twelve_hours_and_is_never_below_the_visibility_timeout() -> None:
+    assert TransportOptions.from_mapping({}).max_hold() == DEFAULT_LEASE_MAX_HOLD == 43200.0
+    # a visibility timeout above the default cap raises the cap (the pop's own lease lasts that long)
+    assert TransportOptions.from_mapping({"visibility_timeout": 86400}).max_hold() == 86400.0
+    assert TransportOptions.from_mapping({"visibility_timeout": 3, "lease_max_hold": 7}).max_hold() == 7.0
+    with pytest.raises(
+        InvalidTransportOption, match="'lease_max_hold': must be at least the visibility_timeout"
+    ):
+        TransportOptions.from_mapping({"visibility_timeout": 30, "lease_max_hold": 10})
+    with pytest.raises(InvalidTransportOption, match="'lease_max_hold': must be positive"):
+        TransportOptions.from_mapping({"lease_max_hold": 0})
+    with pytest.raises(InvalidTransportOption, match="'lease_max_hold': must be a number"):
+        TransportOptions.from_mapping({"lease_max_hold": "1h"})
 
 
 def test_a_connection_outliving_shutdown_sessions_gets_a_fresh_session() -> None:
