@@ -161,23 +161,29 @@ def encode_binary_header(cmd: RemotingCommand) -> bytes:
 
 
 def decode_binary_header(data: bytes | memoryview) -> RemotingCommand:
-    """Parse a ROCKETMQ binary header; lengths past the header are a protocol error."""
+    """Parse a ROCKETMQ binary header; lengths past the header are a protocol error.
+
+    The Java client's default serialisation, so this is the send hot path: lengths are read byte by
+    byte into plain ints (native arithmetic when compiled, no struct tuples), and the header is
+    decoded once as Latin-1 so that each key and value is one slice of that text; only a slice
+    with a byte >= 0x80 (``str.isascii`` is O(1)) is decoded again from the bytes as UTF-8.
+    """
     buf = bytes(data)
     end = len(buf)
     if end < 21:
         raise RemoteProtocolError(f"binary header too short ({end} bytes)")
     code, language, version, opaque, flag = _FIXED.unpack_from(buf, 0)
-    pos = 13
-    (rlen,) = _INT.unpack_from(buf, pos)
-    pos += 4
+    rlen = _int_at(buf, 13)
+    pos = 17
     if rlen < 0 or pos + rlen > end:
         raise RemoteProtocolError(f"remark length {rlen} exceeds the header")
+    text = buf.decode("latin-1")
     try:
-        remark = buf[pos : pos + rlen].decode("utf-8") if rlen else None
+        remark = _utf8_at(buf, text, pos, rlen) if rlen else None
         pos += rlen
         if pos + 4 > end:
             raise RemoteProtocolError("binary header truncated before extFields length")
-        (mlen,) = _INT.unpack_from(buf, pos)
+        mlen = _int_at(buf, pos)
         pos += 4
         if mlen < 0 or pos + mlen > end:
             raise RemoteProtocolError(f"extFields length {mlen} exceeds the header")
@@ -188,18 +194,23 @@ def decode_binary_header(data: bytes | memoryview) -> RemotingCommand:
             while pos < stop:
                 if pos + 2 > stop:
                     raise RemoteProtocolError("truncated extFields key length")
-                (klen,) = _SHORT.unpack_from(buf, pos)
+                klen = (buf[pos] << 8) | buf[pos + 1]
                 pos += 2
                 if pos + klen + 4 > stop:
                     raise RemoteProtocolError("extFields key exceeds the map")
-                key = buf[pos : pos + klen].decode("utf-8")
+                key = text[pos : pos + klen]
+                if not key.isascii():
+                    key = buf[pos : pos + klen].decode("utf-8")
                 pos += klen
-                (vlen,) = _INT.unpack_from(buf, pos)
+                vlen = (buf[pos] << 24) | (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]
                 pos += 4
-                if vlen < 0 or pos + vlen > stop:
+                if vlen & 0x80000000 or pos + vlen > stop:
                     raise RemoteProtocolError("extFields value exceeds the map")
                 if vlen and klen:
-                    ext[key] = buf[pos : pos + vlen].decode("utf-8")
+                    value = text[pos : pos + vlen]
+                    if not value.isascii():
+                        value = buf[pos : pos + vlen].decode("utf-8")
+                    ext[key] = value
                 pos += vlen
     except UnicodeDecodeError as exc:
         raise RemoteProtocolError(f"binary header holds invalid UTF-8: {exc}") from exc
@@ -213,6 +224,20 @@ def decode_binary_header(data: bytes | memoryview) -> RemotingCommand:
         ext_fields=ext,
         serialize_type=SerializeType.ROCKETMQ,
     )
+
+
+def _int_at(buf: bytes, pos: int) -> int:
+    """The big-endian signed 32-bit int at ``pos`` (the caller checked that 4 bytes are there)."""
+    value = (buf[pos] << 24) | (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _utf8_at(buf: bytes, latin1: str, pos: int, size: int) -> str:
+    """``buf[pos:pos + size]`` as UTF-8, taken from its Latin-1 decoding ``latin1`` when ASCII."""
+    piece = latin1[pos : pos + size]
+    if piece.isascii():
+        return piece
+    return buf[pos : pos + size].decode("utf-8")
 
 
 # ---------------------------------------------------------------------- responses without a command

@@ -13,7 +13,7 @@ from broker_core.errors import FrameTooLargeError, RemoteProtocolError
 from broker_core.remoting.codes import LanguageCode, SerializeType
 from broker_core.remoting.command import RemotingCommand
 from broker_core.remoting.frame import FrameDecoder, encode_frame
-from broker_core.remoting.serialization import decode_json_header
+from broker_core.remoting.serialization import decode_header, decode_json_header
 from tests.support.fixtures import all_wire_frames, frame_body, sha256_hex, wire_bytes
 
 # Spec remoting.md 1.11: GET_ROUTEINFO_BY_TOPIC, ROCKETMQ binary, written out byte by byte.
@@ -245,3 +245,47 @@ def test_round_trip_both_serialisations(
         code=code, opaque=opaque, flag=flag, remark=remark, ext_fields=ext, body=body, serialize_type=stype
     )
     assert decode_one(encode_frame(cmd)) == cmd
+
+
+def _binary_header(
+    entries: list[tuple[bytes, bytes]], remark: bytes = b"", value_len: int | None = None
+) -> bytes:
+    """A ROCKETMQ header written by hand (``value_len`` overrides the last entry's length word)."""
+    ext = b""
+    for i, (k, v) in enumerate(entries):
+        vlen = value_len if value_len is not None and i == len(entries) - 1 else len(v)
+        ext += struct.pack(">H", len(k)) + k + struct.pack(">i", vlen) + v
+    return (
+        struct.pack(">hBhii", 310, 0, 409, 7, 0)
+        + struct.pack(">i", len(remark))
+        + remark
+        + (struct.pack(">i", len(ext)) + ext)
+    )
+
+
+def test_binary_header_values_of_every_length_byte_and_non_ascii_text() -> None:
+    """Lengths whose bytes are >= 0x80 and UTF-8 keys/values next to ASCII ones decode exactly."""
+    entries = [
+        (b"a", b"x" * 200),
+        ("kéy".encode(), "vàlue-✓-中".encode()),
+        (b"i", b"UNIQ_KEY\x01AC11\x02WAIT\x01true" * 20),
+        (b"z", b"\x7f" * 0x80),
+    ]
+    cmd = decode_header(SerializeType.ROCKETMQ, _binary_header(entries, "rémark".encode()))
+    assert cmd.remark == "rémark" and cmd.opaque == 7 and cmd.code == 310
+    assert cmd.ext_fields == {k.decode(): v.decode() for k, v in entries}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        _binary_header([(b"k", b"\xff\xfe")]),  # a value that is not UTF-8
+        _binary_header([(b"\xc3", b"v")]),  # a key cut inside a UTF-8 sequence
+        _binary_header([(b"k", b"v")], remark=b"\xe4\xb8"),  # a remark that is not UTF-8
+        _binary_header([(b"k", b"v")], value_len=-1),  # a negative value length
+        _binary_header([(b"k", b"v")], value_len=2),  # a value past the map
+    ],
+)
+def test_malformed_binary_headers_raise_protocol_error(header: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_header(SerializeType.ROCKETMQ, header)
