@@ -9,13 +9,18 @@ One run starts our NameServer + Broker (``python -m broker_core``, ASYNC_FLUSH) 
   started), measured inside the pool processes (shared memory, no extra I/O per task). With
   ``--runs N`` the brokers' runs alternate and the median is reported.
 * **latency**: one worker per broker runs; ``--latency-tasks`` tasks per broker are sent at
-  ``--rate`` tasks/s in ``--rounds`` interleaved rounds (a round to one broker, then one to the
+  ``--rate`` tasks/s in ``--rounds`` interleaved rounds (20 tasks to one broker, then 20 to the
   other, ...), so load spikes of a shared machine hit both alike. Latency = the task's start in
-  the pool process minus the time taken just before ``send_task`` (same for both); p50 / p99.
+  the pool process minus the time taken just before ``send_task`` (same clock, same definition
+  for both); p50 / p99 / p99.9 / max, and the time ``send_task`` itself took. With ``--runs N``
+  the latency measurement is repeated and medians are reported. ``--trace`` times every task
+  along its path (send call; sent -> stored by the broker (ours only, ms resolution) -> reached
+  the worker process -> delivered by Celery's event loop -> handed to the pool -> started in a
+  pool process) and prints p50/p99 of each segment and its mean over the slowest 1%.
 
 Both brokers get the same Celery settings (prefetch multiplier 4, results ignored, mingle, gossip
 and heartbeats off). Usage: ``python bench/celery_bench.py [--tasks 10000] [--runs 1]
-[--latency-tasks 1000] [--rate 200] [--rounds 10] [--json out.json]``.
+[--latency-tasks 2000] [--rate 200] [--rounds 100] [--trace] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -60,11 +65,18 @@ def client_app(url: str, queue: str) -> Any:
 
 
 def start_worker(
-    url: str, queue: str, acks_late: bool, count: int, out: Path, log: Path, warm: int = 0
+    url: str,
+    queue: str,
+    acks_late: bool,
+    count: int,
+    out: Path,
+    log: Path,
+    warm: int = 0,
+    trace: bool = False,
 ) -> subprocess.Popen[bytes]:
     env = server_env(
         {"CB_BROKER": url, "CB_QUEUE": queue, "CB_ACKS_LATE": "1" if acks_late else "0",
-         "CB_COUNT": str(count), "CB_OUT": str(out), "CB_WARM": str(warm)}
+         "CB_COUNT": str(count), "CB_OUT": str(out), "CB_WARM": str(warm), "CB_TRACE": "1" if trace else "0"}
     )  # fmt: skip
     argv = [
         sys.executable, "-m", "celery", "-A", "bench.celery_bench_app", "worker", "-P", "prefork", "-c", "2",
@@ -119,6 +131,8 @@ def throughput(url: str, tasks: int, acks_late: bool, work: Path) -> dict[str, f
     return {"tasks_per_s": tasks / (data["last"] - data["first"]), "publish_per_s": tasks / publish_s}
 
 
+#: latency figures of one run (medians over ``--runs`` are reported)
+LATENCY_METRICS = ("p50_ms", "p99_ms", "p999_ms", "max_ms", "send_p50_ms", "send_p99_ms")
 #: warm-up tasks per latency worker (not measured)
 WARM = 50
 
@@ -126,14 +140,21 @@ WARM = 50
 class LatencyRun:
     """One broker's side of the latency measurement: a worker, and a client that sends to it."""
 
-    def __init__(self, url: str, tasks: int, work: Path) -> None:
+    def __init__(self, url: str, tasks: int, work: Path, trace: bool = False) -> None:
         self.tasks = tasks
         queue = f"bench.lat.{uuid.uuid4().hex[:8]}"
         self.app = client_app(url, queue)
         self.out = work / f"{queue}.json"
-        self.proc = start_worker(url, queue, False, tasks + WARM, self.out, work / "worker.log", warm=WARM)
+        self.trace = trace
+        self.proc = start_worker(
+            url, queue, False, tasks + WARM, self.out, work / "worker.log", warm=WARM, trace=trace
+        )
         self.producer = self.app.producer_pool.acquire(block=True)
         self.sent = 0
+        #: per measured task: when ``send_task`` was called and how long it took (s)
+        self.sent_at = [0.0] * tasks
+        self.send_s = [0.0] * tasks
+        self.data: dict[str, Any] = {}
 
     def warm_up(self) -> None:
         """Worker start, connections, routes; not measured: wait until the worker ran them."""
@@ -148,13 +169,68 @@ class LatencyRun:
             delay = start + k / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            self.app.send_task("b.noop", (self.sent, time.time()), producer=self.producer)
+            i = self.sent
+            t0 = time.perf_counter()
+            self.sent_at[i] = now = time.time()
+            self.app.send_task("b.noop", (i, now), producer=self.producer)
+            self.send_s[i] = time.perf_counter() - t0
             self.sent += 1
 
     def result(self) -> dict[str, float]:
-        data = wait_file(self.out, self.proc, 300)
+        self.data = data = wait_file(self.out, self.proc, 300)
         lat = [v * 1000 for v in data["latencies"][: self.tasks]]
-        return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99)}
+        send = [v * 1000 for v in self.send_s]
+        return {
+            "p50_ms": percentile(lat, 0.5),
+            "p99_ms": percentile(lat, 0.99),
+            "p999_ms": percentile(lat, 0.999),
+            "max_ms": max(lat),
+            "send_p50_ms": percentile(send, 0.5),
+            "send_p99_ms": percentile(send, 0.99),
+        }
+
+    def breakdown(self) -> dict[str, Any]:
+        """With ``trace``: the path of every measured task in segments (ms), after :meth:`close`:
+        send call, sent -> reached the worker process, -> delivered by the worker's event loop,
+        -> handed to the pool, -> started in a pool process; p50/p99 of each, and their mean over
+        the slowest 1% of tasks."""
+        path = Path(f"{self.out}.trace")
+        if not self.trace or not path.exists() or not self.data:
+            return {}
+        trace = {int(k): v for k, v in json.loads(path.read_text()).items()}
+        starts = self.data["starts"]
+        rows = []
+        for i in range(self.tasks):
+            t = trace.get(i)
+            if t is None or len(t) < 4:
+                continue
+            got, delivered, stored, handed = t[:4]
+            got = got or delivered  # kombu's own transports: reached = delivered
+            sent = self.sent_at[i]
+            stored = stored or sent  # the broker's store time (ms resolution), when it has one
+            rows.append(
+                {
+                    "send_call": self.send_s[i] * 1000,
+                    "to_store": (stored - sent) * 1000,
+                    "to_worker": (got - stored) * 1000,
+                    "to_hub": (delivered - got) * 1000,
+                    "to_pool": (handed - delivered) * 1000,
+                    "in_pool": (starts[i] - handed) * 1000,
+                    "total": (starts[i] - sent) * 1000,
+                }
+            )
+        if not rows:
+            return {}
+        slow = sorted(rows, key=lambda r: r["total"])[-max(1, len(rows) // 100) :]
+        out: dict[str, Any] = {}
+        for seg in rows[0]:
+            vals = [r[seg] for r in rows]
+            out[seg] = {
+                "p50": percentile(vals, 0.5),
+                "p99": percentile(vals, 0.99),
+                "slow1pct_mean": statistics.fmean(r[seg] for r in slow),
+            }
+        return out
 
     def close(self) -> None:
         stop(self.proc)
@@ -163,13 +239,14 @@ class LatencyRun:
 
 
 def latency(
-    targets: dict[str, str], tasks: int, rate: float, rounds: int, work: Path
-) -> dict[str, dict[str, float]]:
+    targets: dict[str, str], tasks: int, rate: float, rounds: int, work: Path, trace: bool = False
+) -> dict[str, dict[str, Any]]:
     """End-to-end latency of every target, measured in interleaved rounds: a round sends
     ``tasks / rounds`` tasks at ``rate`` to one broker's worker, then as many to the next, so a
     load spike of the (shared) machine hits both sides alike. One definition for both: the task's
     start in the pool process minus the time taken just before ``send_task``."""
-    runs = {name: LatencyRun(url, tasks, work) for name, url in targets.items()}
+    runs = {name: LatencyRun(url, tasks, work, trace) for name, url in targets.items()}
+    results: dict[str, dict[str, Any]] = {}
     try:
         for run in runs.values():
             run.warm_up()
@@ -177,10 +254,14 @@ def latency(
         while any(run.sent < tasks for run in runs.values()):
             for run in runs.values():
                 run.send(min(per_round, tasks - run.sent), rate)
-        return {name: run.result() for name, run in runs.items()}
+        results = {name: run.result() for name, run in runs.items()}
     finally:
         for run in runs.values():
             run.close()
+    for name, run in runs.items():
+        if parts := run.breakdown():
+            results[name]["breakdown"] = parts
+    return results
 
 
 def bench_throughput(
@@ -205,11 +286,19 @@ def bench_throughput(
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=10_000, help="tasks per throughput run (0: no throughput)")
-    p.add_argument("--latency-tasks", type=int, default=1000)
+    p.add_argument("--latency-tasks", type=int, default=2000)
     p.add_argument("--rate", type=float, default=200.0)
-    p.add_argument("--runs", type=int, default=1, help="throughput runs per broker and ack mode (median)")
-    p.add_argument("--rounds", type=int, default=10, help="interleaved latency rounds")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="throughput runs per broker and ack mode, and latency runs (medians)",
+    )
+    p.add_argument("--rounds", type=int, default=100, help="interleaved latency rounds")
     p.add_argument("--only", default="rocketmq,redis")
+    p.add_argument(
+        "--trace", action="store_true", help="latency: time every task along its path (segments, ms)"
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     only = [n for n in ("rocketmq", "redis") if n in args.only.split(",")]
@@ -225,26 +314,43 @@ def main() -> int:
             targets["rocketmq"] = f"rocketmq://{ns.addr}//"
         if "redis" in only:
             targets["redis"] = stack.enter_context(redis_server_process(work / "redis")).url
-        results = bench_throughput(targets, args, work) if args.tasks > 0 else {n: {} for n in targets}
-        for name, lat in latency(targets, args.latency_tasks, args.rate, args.rounds, work).items():
-            results[name].update(lat)
-            print(f"  {name} latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms", flush=True)
+        results: dict[str, dict[str, Any]] = {n: {} for n in targets}
+        if args.tasks > 0:
+            results = {n: dict(r) for n, r in bench_throughput(targets, args, work).items()}
+        results_lat: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for run in range(args.runs):
+            lats = latency(targets, args.latency_tasks, args.rate, args.rounds, work, args.trace)
+            for name, lat in lats.items():
+                results_lat[name].append(lat)
+                print(
+                    f"  {name} latency (run {run + 1}, load {os.getloadavg()[0]:.1f}): p50 {lat['p50_ms']:.1f} ms, "
+                    f"p99 {lat['p99_ms']:.1f} ms, p99.9 {lat['p999_ms']:.1f} ms, max {lat['max_ms']:.1f} ms",
+                    flush=True,
+                )
+                for seg, q in lat.get("breakdown", {}).items():
+                    print(
+                        f"    {seg:10} p50 {q['p50']:7.2f}  p99 {q['p99']:7.2f}  "
+                        f"slowest 1% mean {q['slow1pct_mean']:7.2f}"
+                    )
+        for name, runs in results_lat.items():  # medians over the runs
+            for key in LATENCY_METRICS:
+                results[name][key] = statistics.median(r[key] for r in runs)
+            results[name]["latency_runs"] = runs
     metrics = (
         "acks_early_tasks_per_s",
         "acks_late_tasks_per_s",
         "acks_early_publish_per_s",
-        "p50_ms",
-        "p99_ms",
+        *LATENCY_METRICS,
     )
     print(
         f"\nCelery, prefork -c 2, {args.tasks} no-op tasks ({args.latency_tasks} at {args.rate:.0f}/s for latency)"
     )
-    print(f"{'metric':28}" + "".join(f"{n:>14}" for n in results))
+    print(f"{'metric (medians of --runs)':28}" + "".join(f"{n:>14}" for n in results))
     for m in metrics:
         print(f"{m:28}" + "".join(f"{results[n].get(m, math.nan):14.1f}" for n in results))
     if "rocketmq" in results and "redis" in results:
         ours, theirs = results["rocketmq"], results["redis"]
-        for m in ("acks_early_tasks_per_s", "acks_late_tasks_per_s", "p99_ms"):
+        for m in ("acks_early_tasks_per_s", "acks_late_tasks_per_s", "p99_ms", "p999_ms"):
             if m in ours and m in theirs:
                 print(f"rocketmq/redis {m}: {ours[m] / theirs[m]:.2f}x")
     if args.json:

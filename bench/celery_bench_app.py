@@ -33,6 +33,59 @@ app.conf.update(
 
 _state: dict[str, Any] = {}
 
+#: ``CB_TRACE=1``: the worker's main process records, per measured task (index ``i``), when the
+#: message reached it and when it was handed to the pool; written to ``CB_OUT.trace`` at shutdown
+TRACE = os.environ.get("CB_TRACE") == "1"
+_trace: dict[int, list[float]] = {}
+
+
+def _index(raw: Any) -> int | None:
+    try:
+        return int(str(raw["headers"]["argsrepr"]).lstrip("(").split(",")[0])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _install_trace() -> None:
+    """Hooks on both transports' delivery path (diagnostics only; see TRACE)."""
+    from kombu.transport import virtual
+
+    from rocketmq_integration.kombu import codec, feed
+
+    deliver = virtual.Transport._deliver
+
+    def traced_deliver(self: Any, message: Any, queue: str) -> None:
+        i = _index(message)
+        if i is not None:
+            _trace.setdefault(i, [0.0, 0.0, 0.0])[1] = time.time()
+        deliver(self, message, queue)
+        if i is not None:
+            _trace[i].append(time.time())  # handed to the pool (written to its pipe)
+
+    virtual.Transport._deliver = traced_deliver  # type: ignore[method-assign]
+    accept = feed.Feed._accept
+
+    def traced_accept(self: Any, pump: Any, src: Any, got: Any) -> None:
+        now = time.time()
+        for msg, _handle in got:
+            i = _index(codec.decode(msg.body))
+            if i is not None:
+                row = _trace.setdefault(i, [0.0, 0.0, 0.0])
+                row[0], row[2] = now, msg.store_timestamp / 1000.0
+        accept(self, pump, src, got)
+
+    feed.Feed._accept = traced_accept  # type: ignore[method-assign]
+
+    def _dump(**_: Any) -> None:
+        with open(os.environ["CB_OUT"] + ".trace", "w", encoding="utf-8") as fh:
+            json.dump(_trace, fh)
+
+    signals.worker_shutdown.connect(_dump, weak=False)
+
+
+if TRACE:
+    _install_trace()
+
 
 @signals.worker_init.connect
 def _shared_memory(**_: Any) -> None:
@@ -40,6 +93,7 @@ def _shared_memory(**_: Any) -> None:
     _state["done"] = multiprocessing.Value("i", 0)
     _state["first"] = multiprocessing.Value("d", 0.0)
     _state["lat"] = multiprocessing.Array("d", max(COUNT, 1), lock=False)
+    _state["start"] = multiprocessing.Array("d", max(COUNT, 1), lock=False)
 
 
 @app.task(name="b.noop")
@@ -47,6 +101,7 @@ def noop(i: int, sent: float) -> None:
     now = time.time()
     lat = _state["lat"]
     lat[i % len(lat)] = now - sent
+    _state["start"][i % len(lat)] = now
     done = _state["done"]
     with done.get_lock():
         if done.value == 0:
@@ -58,7 +113,12 @@ def noop(i: int, sent: float) -> None:
         with open(os.environ["CB_OUT"] + ".warm", "w", encoding="utf-8") as fh:
             fh.write("ok")
     if last:
-        out = {"first": _state["first"].value, "last": now, "latencies": list(lat)}
+        out = {
+            "first": _state["first"].value,
+            "last": now,
+            "latencies": list(lat),
+            "starts": list(_state["start"]),
+        }
         path = os.environ["CB_OUT"]
         with open(path + ".tmp", "w", encoding="utf-8") as fh:
             json.dump(out, fh)

@@ -1,16 +1,18 @@
 """Write-ahead journal of POP lease changes, between two snapshots of ``popLeases.json``.
 
 Why: the lease table is snapshotted ``popCkPersistDelayMs`` (50 ms) after a change. A broker
-killed inside that window would forget acks it had already answered, and the acked messages would
-be revived and delivered again (a Celery ``acks_late`` task run twice although its ack succeeded).
-Apache 5.x avoids this by writing pop checkpoints and acks into the commit log; here every change
-is appended to ``config/popLeases.journal`` before the answer goes out, and the journal is emptied
-each time a snapshot is written.
+killed inside that window (or while the snapshot is written) would forget acks it had already
+answered, and the acked messages would be revived and delivered again (a Celery ``acks_late`` task
+run twice although its ack succeeded). Apache 5.x avoids this by writing pop checkpoints and acks
+into the commit log; here every change is appended to the journal before the answer goes out.
 
-The file is a fixed-size shared memory map (as RocketMQ's mapped files), so an append is a copy
-into the page cache, no system call: it survives a crash of the broker process (a power cut is
-covered only as far as the snapshot's fsync). The journal ends at the first NUL byte; emptying it
-zeroes what was used. A full journal makes the service write a snapshot at once (which empties it).
+The journal is two files, ``config/popLeases.journal`` and ``popLeases.journal.1``, each a shared
+memory map (as RocketMQ's mapped files): an append is a copy into the page cache, no system call,
+and survives a crash of the broker process (a power cut is covered only as far as the snapshot's
+fsync). A file's content ends at its first NUL byte; its first line ``G <generation>`` orders the
+two files. When a snapshot is taken (on the loop), new changes go to the other, empty file
+(:meth:`LeaseJournal.rotate`); once that snapshot is on disk, the file it covers is zeroed
+(:meth:`LeaseJournal.release`), while changes made during the write stay journaled.
 
 One change per line, fields separated by one space, queue key ``group@topic@qid``:
 
@@ -89,106 +91,164 @@ def apply_line(table: LeaseTable, line: str) -> None:
         raise ValueError(f"unknown POP journal line {line!r}")
 
 
-#: bytes of the mapped journal file (sparse; about 100,000 changes between two snapshots)
-CAPACITY = 8 * 1024 * 1024
+#: bytes of one mapped journal file (sparse; grows when a snapshot interval needs more)
+CAPACITY = 4 * 1024 * 1024
 
 
-class LeaseJournal:
-    """The journal file (see the module docstring): :meth:`replay` once at start, then
-    :meth:`append` per change and :meth:`reset` after each snapshot."""
+class _Segment:
+    """One journal file: its map (opened on the first append), write position and generation."""
 
-    def __init__(self, path: Path, capacity: int = CAPACITY) -> None:
+    def __init__(self, path: Path, capacity: int) -> None:
         self.path = path
         self.capacity = capacity
-        self._mm: mmap.mmap | None = None
-        #: where the next change is written; None until known (replay, or the first append)
-        self._pos: int | None = None
-        self._failed = False
+        self.mm: mmap.mmap | None = None
+        self.pos = 0
+        self.gen = 0  # 0: empty
 
-    def replay(self, table: LeaseTable) -> int:
-        """Apply the journal left by the previous run; returns the number of changes applied.
-
-        Only whole lines count (each :meth:`append` copies one line with its newline): a torn or
-        unreadable line ends the replay, and the next append overwrites it.
-        """
+    def load(self) -> tuple[int, list[str], int]:
+        """(generation, whole lines after the header line, bytes of the header line)."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            self._pos = 0
-            return 0
+            return 0, [], 0
         end = data.find(b"\0")
         data = data if end < 0 else data[:end]
-        applied = 0
-        good_end = 0
-        for raw in data.split(b"\n")[:-1]:  # the part after the last newline is a torn write
-            if raw:
-                try:
-                    apply_line(table, raw.decode("utf-8"))
-                except (ValueError, IndexError) as exc:  # what follows cannot be trusted
-                    log.warning(
-                        "POP journal line unreadable, replay stops there", line=raw[:200], error=str(exc)
-                    )
-                    break
-                applied += 1
-            good_end += len(raw) + 1
-        if good_end < len(data):
-            log.warning(
-                "POP journal: a torn or unreadable tail is dropped", dropped_bytes=len(data) - good_end
-            )
-        self._pos = good_end
-        return applied
+        raws = data.split(b"\n")[:-1]  # the part after the last newline is a torn write
+        if not raws or not raws[0].startswith(b"G "):
+            return 0, [], 0
+        try:
+            gen = int(raws[0][2:])
+            lines = [raw.decode("utf-8") for raw in raws[1:]]
+        except (ValueError, UnicodeDecodeError):
+            return 0, [], 0
+        return gen, lines, len(raws[0]) + 1
 
-    def _open(self) -> mmap.mmap:
+    def open(self) -> mmap.mmap:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if os.fstat(fd).st_size != self.capacity:
+            size = os.fstat(fd).st_size
+            self.capacity = max(self.capacity, size)
+            if size < self.capacity:
                 os.ftruncate(fd, self.capacity)
             mm = mmap.mmap(fd, self.capacity)
         finally:
             os.close(fd)
         end = mm.find(b"\0")
         end = self.capacity if end < 0 else end
-        if self._pos is None:  # no replay: keep the whole lines already there
-            self._pos = mm.rfind(b"\n", 0, end) + 1
-        if end > self._pos:  # a dropped tail: zero it, the journal ends at the first NUL
-            mm[self._pos : end] = bytes(end - self._pos)
+        if end > self.pos:  # a torn or unreadable tail: zero it, the content ends at the first NUL
+            mm[self.pos : end] = bytes(end - self.pos)
+        if self.pos == 0:
+            self.gen = 0
+        self.mm = mm
         return mm
 
-    def append(self, line: str) -> bool:
-        """Copy one change (a line with its newline) into the journal; False when it is full (the
-        caller writes a snapshot, which empties it). A journal that cannot be opened is logged
-        once and then skipped (True): the changes are in memory and the snapshot records them."""
-        mm = self._mm
-        if mm is None:
+    def write(self, data: bytes) -> None:
+        mm = self.mm
+        assert mm is not None
+        end = self.pos + len(data)
+        if end >= self.capacity:  # keep one NUL at the end
+            self.capacity = max(2 * self.capacity, end + 1)
+            mm.resize(self.capacity)
+        mm[self.pos : end] = data
+        self.pos = end
+
+    def zero(self) -> None:
+        """Empty the file: its used part is zeroed, first byte first."""
+        if self.mm is not None:
+            if self.pos:
+                self.mm[0 : self.pos] = bytes(self.pos)
+        elif self.path.exists():
+            with open(self.path, "r+b") as fh:
+                fh.truncate(0)
+        self.pos = 0
+        self.gen = 0
+
+    def close(self) -> None:
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+class LeaseJournal:
+    """The two journal files (see the module docstring): :meth:`replay` once at start, then
+    :meth:`append` per change, :meth:`rotate` when a snapshot is taken and :meth:`release` once it
+    is written (:meth:`reset` after a snapshot written with nothing appended meanwhile)."""
+
+    def __init__(self, path: Path, capacity: int = CAPACITY) -> None:
+        self.path = path
+        self._segs = (_Segment(path, capacity), _Segment(path.with_name(path.name + ".1"), capacity))
+        self._active = 0
+        self._next_gen = 1
+        self._failed = False
+
+    def replay(self, table: LeaseTable) -> int:
+        """Apply the journal left by the previous run (older file first); returns the number of
+        changes applied. Only whole lines count (each :meth:`append` copies one line with its
+        newline): a torn or unreadable line ends a file's replay, and later appends overwrite it.
+        """
+        loaded = [(seg, *seg.load()) for seg in self._segs]
+        applied = 0
+        for seg, gen, lines, header in sorted(loaded, key=lambda x: x[1]):
+            if gen == 0:
+                continue
+            seg.gen, seg.pos = gen, header
+            for line in lines:
+                if line:
+                    try:
+                        apply_line(table, line)
+                    except (ValueError, IndexError) as exc:  # what follows cannot be trusted
+                        log.warning(
+                            "POP journal line unreadable, replay stops there", line=line[:200], error=str(exc)
+                        )
+                        break
+                    applied += 1
+                seg.pos += len(line.encode("utf-8")) + 1
+            self._next_gen = max(self._next_gen, gen + 1)
+            self._active = self._segs.index(seg)
+        return applied
+
+    def append(self, line: str) -> None:
+        """Copy one change (a line with its newline) into the active file. A journal that cannot
+        be opened is logged once and then skipped: the changes are in memory, the snapshot has them."""
+        seg = self._segs[self._active]
+        if seg.mm is None:
             if self._failed:
-                return True
+                return
             try:
-                mm = self._mm = self._open()
+                seg.open()
             except OSError as exc:
                 self._failed = True
                 log.error("POP journal unavailable; acks rely on the lease snapshot", error=str(exc))
-                return True
-        data = line.encode("utf-8")
-        pos = self._pos or 0
-        end = pos + len(data)
-        if end >= self.capacity:  # keep one NUL at the end
-            return False
-        mm[pos:end] = data
-        self._pos = end
-        return True
+                return
+        if seg.pos == 0:
+            seg.gen, self._next_gen = self._next_gen, self._next_gen + 1
+            seg.write(f"G {seg.gen}\n".encode())
+        seg.write(line.encode("utf-8"))
+
+    def rotate(self) -> list[tuple[int, int]]:
+        """A snapshot of the table is being taken now: returns what it covers (for :meth:`release`)
+        and sends new changes to the other file if that one is empty."""
+        covered = [(i, seg.gen) for i, seg in enumerate(self._segs) if seg.pos]
+        other = 1 - self._active
+        if self._segs[other].pos == 0:
+            self._active = other
+        return covered
+
+    def release(self, covered: list[tuple[int, int]]) -> None:
+        """The snapshot of :meth:`rotate` is on disk: empty the files it covered, except the
+        active one (it got later changes when the other file was still waiting for its snapshot)."""
+        for i, gen in covered:
+            seg = self._segs[i]
+            if seg.gen == gen and i != self._active:
+                seg.zero()
 
     def reset(self) -> None:
-        """The snapshot now holds every change: zero the used part (its first byte first)."""
-        if self._mm is not None:
-            if self._pos:
-                self._mm[0 : self._pos] = bytes(self._pos)
-        elif not self._failed and self.path.exists():  # nothing appended yet in this run
-            with open(self.path, "r+b") as fh:
-                fh.truncate(0)
-        self._pos = 0
+        """A snapshot holding every change is on disk (and nothing was appended meanwhile)."""
+        for seg in self._segs:
+            seg.zero()
+        self._active = 0
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        for seg in self._segs:
+            seg.close()

@@ -5,11 +5,11 @@ The broker owns the consume position. A pop hands out messages under an invisibl
 the message is copied to the group's pop retry topic ``%RETRY%<group>_<topic>`` (reconsume count +1,
 ``RETRY_TOPIC`` = the original topic; after ``retryMaxTimes`` to ``%DLQ%<group>``) and its original
 offset counts as done, so it is re-delivered exactly once per expiry. Pops serve the retry topic
-first. The lease table is written to ``config/popLeases.json`` shortly after every change and at
-shutdown, and every change is journaled before it is answered (:mod:`broker_core.broker.pop.journal`),
-so leases and acks survive a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an
-arrival on the topic or its retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too
-many pops are already parked).
+first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
+worker thread: the write and its fsync must not stall the loop) and at shutdown, and every change
+is journaled before it is answered (:mod:`broker_core.broker.pop.journal`), so leases and acks
+survive a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
+retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too many pops are already parked).
 
 FIFO (``order=true`` in the pop header, as 5.x proxies send for a group with
 ``consumeMessageOrderly``): a queue with popped, un-acked messages is *locked* — no further pop gets
@@ -84,6 +84,10 @@ class PopService:
         self._journal = journal.LeaseJournal(store_root / "config" / "popLeases.journal")
         self._changed = asyncio.Event()
         self._persist_handle: asyncio.TimerHandle | None = None
+        #: the snapshot write in flight (a worker thread), and whether the table changed since
+        #: the last snapshot was taken
+        self._saving: asyncio.Task[None] | None = None
+        self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._parked: dict[str, list[_Parked]] = {}
         self._parked_count = 0
@@ -104,7 +108,9 @@ class PopService:
         replayed = self._journal.replay(self.table)
         if replayed:
             log.info("POP journal replayed", changes=replayed)
-            self._persist_now()
+            self._persist_now()  # empties the journal once the snapshot holds it
+        else:
+            self._journal.reset()
         self._task = asyncio.get_running_loop().create_task(self._revive_loop(), name="pop-revive")
 
     async def stop(self) -> None:
@@ -118,27 +124,53 @@ class PopService:
             if entry.timer is not None:
                 entry.timer.cancel()
             self._answer_empty(entry.request, entry.channel, POLLING_TIMEOUT)
+        saving = self._saving
+        if saving is not None:  # the last snapshot must not overwrite the final one
+            with contextlib.suppress(Exception):
+                await saving
         self._persist_now()
         self._journal.close()
 
     def _touch(self) -> None:
         """A lease changed: wake the revive task and schedule a write of the table."""
         self._changed.set()
-        if self._persist_handle is None:
+        self._dirty = True
+        if self._persist_handle is None and self._saving is None:
             delay = self.ctx.config.pop_ck_persist_delay_ms / 1000
-            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_now)
+            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_soon)
 
-    def _journaled(self, line: str) -> None:
-        """Journal a change already applied to the table, before its answer goes out; a full
-        journal is emptied by writing the snapshot now (which holds the change)."""
-        if not self._journal.append(line):
-            self._persist_now()
+    def _persist_soon(self) -> None:
+        """Write a snapshot of the table in a worker thread: the file write and its fsync (ms,
+        far more on a busy disk) must not stall the loop, which answers pops and sends meanwhile."""
+        self._persist_handle = None
+        self._dirty = False
+        snapshot = self.table.to_json_dict()  # taken on the loop: consistent
+        covered = self._journal.rotate()  # changes from now on go to the other journal file
+        self._saving = asyncio.get_running_loop().create_task(
+            self._save(snapshot, covered), name="pop-persist"
+        )
+
+    async def _save(self, snapshot: dict[str, object], covered: list[tuple[int, int]]) -> None:
+        try:
+            await asyncio.to_thread(self._file.save, snapshot)
+            self._journal.release(covered)
+        except OSError:
+            log.exception("persisting POP leases failed")
+        finally:
+            self._saving = None
+        if self._dirty and self._persist_handle is None:  # changed while it was written
+            delay = self.ctx.config.pop_ck_persist_delay_ms / 1000
+            self._persist_handle = asyncio.get_running_loop().call_later(delay, self._persist_soon)
 
     def _persist_now(self) -> None:
-        self._persist_handle = None
+        """Write the table now, blocking (shutdown)."""
+        if self._persist_handle is not None:
+            self._persist_handle.cancel()
+            self._persist_handle = None
+        self._dirty = False
         try:
             self._file.save(self.table.to_json_dict())
-            self._journal.reset()
+            self._journal.reset()  # blocking: nothing was journaled meanwhile
         except OSError:
             log.exception("persisting POP leases failed")
 
@@ -223,7 +255,7 @@ class PopService:
                 if result.message_queue_offsets:
                     msg_info.append(f"{mark} {qid} " + ",".join(map(str, result.message_queue_offsets)))
                 q.next_offset = max(q.next_offset, result.next_begin_offset)
-                self._journaled(
+                self._journal.append(
                     journal.pop_line(
                         key,
                         prev_next,
@@ -342,7 +374,7 @@ class PopService:
             committed = self.table.ack(key, handle.queue_offset, handle.pop_time)
         except LeaseError as exc:
             return request.make_response(ResponseCode.NO_MESSAGE, str(exc))
-        self._journaled(journal.ack_line(key, handle.queue_offset, handle.pop_time))
+        self._journal.append(journal.ack_line(key, handle.queue_offset, handle.pop_time))
         self.ctx.offsets.commit(key[0], key[1], key[2], committed)
         self._touch()
         if key in self._order_keys and committed == self.table.queues[key].next_offset:
@@ -365,7 +397,9 @@ class PopService:
             self.table.change(key, handle.queue_offset, handle.pop_time, now, h.invisible_time)
         except LeaseError as exc:
             return request.make_response(ResponseCode.NO_MESSAGE, str(exc))
-        self._journaled(journal.change_line(key, handle.queue_offset, handle.pop_time, now, h.invisible_time))
+        self._journal.append(
+            journal.change_line(key, handle.queue_offset, handle.pop_time, now, h.invisible_time)
+        )
         self._touch()
         ext = {"popTime": str(now), "invisibleTime": str(h.invisible_time), "reviveQid": "0"}
         return request.make_response(ResponseCode.SUCCESS, None, ext)
