@@ -27,6 +27,7 @@ __all__ = [
     "decode_properties",
     "encode_properties",
     "java_string_hash",
+    "property_value",
     "tags_hash_code",
 ]
 
@@ -118,6 +119,33 @@ def decode_properties(text: str) -> dict[str, str]:
             if len(parts) == 2:
                 out[parts[0]] = parts[1]
     return out
+
+
+def property_value(text: str, name: str) -> str | None:
+    """``decode_properties(text).get(name)`` without building the dict (dispatch's hot path).
+
+    Dispatch needs three or four well-known values of every record (TAGS, KEYS, UNIQ_KEY, DELAY);
+    decoding every property into a dict cost more than the consume-queue write itself. The entry is
+    located with two C-level scans; anything the plain scan cannot decide exactly as Java's ``split``
+    would (the name twice, an empty value, a value holding ``\x01``) is left to the full decoder.
+    """
+    key = name + "\x01"
+    if text.startswith(key):
+        start = len(key)
+        sep_key = "\x02" + key
+    else:
+        sep_key = "\x02" + key
+        at = text.find(sep_key)
+        if at < 0:
+            return None
+        start = at + len(sep_key)
+    end = text.find("\x02", start)
+    if end < 0:
+        end = len(text)
+    value = text[start:end]
+    if not value or "\x01" in value or text.find(sep_key, end) >= 0:
+        return decode_properties(text).get(name)
+    return value
 
 
 def append_property(properties_str: str, name: str, value: str) -> str:

@@ -6,6 +6,15 @@ encode the variable parts once (:func:`prepare_record`), check limits, take the 
 queue-offset table, write a BLANK end-of-file marker and roll if the record (+8 spare bytes) does not
 fit, then pack the record straight into the mapping. No system call happens per message.
 
+Dispatch hand-off: for every record it appends, the writer also leaves a :class:`DispatchRequest` in
+``handoff`` (topic, queue, offsets, tags code, keys, unique key: facts it holds anyway), so dispatch
+need not scan the record back out of the mapping and re-split its properties. The queue is bounded
+(the oldest entries fall out when dispatch lags far behind; those records are then scanned, as after
+a restart) and holds only records in strictly increasing offset order: any write at or below the
+last queued offset (a put after a truncation, replicated bytes) drops what is queued first, so an
+entry can never describe bytes that were replaced. SCHEDULE_TOPIC_XXXX records are not handed off
+(their tags code is a delivery time dispatch computes from the delay levels).
+
 The queue-offset table maps ``(topic, queue_id)`` -> next queue offset. It is rebuilt from the consume
 queues at start-up. Prepared and rollback transactional records get queue offset 0 and do not
 advance it (storage spec §2.2.1).
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import deque
 
 from broker_core.config.store import StoreConfig
 from broker_core.errors import StoreError
@@ -29,6 +39,8 @@ from broker_core.message.codec import (
 )
 from broker_core.message.model import BrokerMessage
 from broker_core.message.msg_id import offset_msg_id_prefix
+from broker_core.message.properties import MessageConst, property_value, tags_hash_code
+from broker_core.store.dispatch import DispatchRequest
 from broker_core.store.mapped_file import MappedFile
 from broker_core.store.results import AppendResult, PutResult, PutStatus
 from broker_core.store.segments import MappedFileQueue
@@ -40,6 +52,12 @@ _I64 = struct.Struct(">q")
 _ILLEGAL = PutResult(PutStatus.MESSAGE_ILLEGAL)
 _PROPS_EXCEEDED = PutResult(PutStatus.PROPERTIES_SIZE_EXCEEDED)
 _CREATE_FAILED = PutResult(PutStatus.CREATE_MAPEDFILE_FAILED)
+#: records whose dispatch requests wait in ``CommitLog.handoff`` at most (~200 B each)
+HANDOFF_LIMIT = 16384
+_SCHEDULE_TOPIC = MessageConst.SCHEDULE_TOPIC
+_KEYS = MessageConst.KEYS
+_UNIQ_KEY = MessageConst.UNIQ_KEY
+_TAGS = MessageConst.TAGS
 
 
 def _now_ms() -> int:
@@ -57,6 +75,8 @@ class CommitLog:
         self._id_prefixes: dict[tuple[str, int], str] = {}
         self._file_size = config.mapped_file_size_commit_log
         self._max_body = config.max_message_size
+        #: dispatch requests of appended records, oldest first (see module docstring)
+        self.handoff: deque[DispatchRequest] = deque(maxlen=HANDOFF_LIMIT)
 
     # ---- offsets ------------------------------------------------------------------------------
     @property
@@ -105,6 +125,40 @@ class CommitLog:
         self.last_store_timestamp = now
         return now
 
+    def _hand_off(
+        self, msg: BrokerMessage, phy: int, size: int, sys_flag: int, queue_offset: int, store_ts: int
+    ) -> None:
+        """Queue the dispatch request of the record just written at ``phy`` (module docstring)."""
+        topic = msg.topic
+        if topic == _SCHEDULE_TOPIC:
+            return
+        handoff = self.handoff
+        if handoff and handoff[-1].commit_log_offset >= phy:
+            handoff.clear()
+        props = msg.properties_str
+        tags_code = 0
+        keys = uniq_key = ""
+        if props:  # the ``in`` guards skip the scans for names the record does not carry
+            if "TAGS\x01" in props:
+                tags = property_value(props, _TAGS)
+                if tags:
+                    tags_code = tags_hash_code(tags)
+            if "KEYS\x01" in props:
+                keys = property_value(props, _KEYS) or ""
+            if "UNIQ_KEY\x01" in props:
+                uniq_key = property_value(props, _UNIQ_KEY) or ""
+        handoff.append(
+            DispatchRequest(
+                topic, msg.queue_id, phy, size, tags_code, store_ts, queue_offset, sys_flag,
+                msg.prepared_transaction_offset, keys, uniq_key, props,
+            )
+        )  # fmt: skip
+
+    def _forget_handoff_from(self, offset: int) -> None:
+        """Drop the queued requests if any describes bytes at or after ``offset`` (about to be rewritten)."""
+        if self.handoff and self.handoff[-1].commit_log_offset >= offset:
+            self.handoff.clear()
+
     def put(self, msg: BrokerMessage) -> PutResult:
         """Append one message; the status is PUT_OK, MESSAGE_ILLEGAL or PROPERTIES_SIZE_EXCEEDED."""
         prep = prepare_record(msg)
@@ -120,6 +174,8 @@ class CommitLog:
         files = self.queue.files
         mf = files[-1] if files else None
         if mf is None or size + END_FILE_MIN_BLANK_LENGTH > mf.file_size - mf.wrote_position:
+            if mf is not None:  # a BLANK marker goes where the queue may describe older bytes
+                self._forget_handoff_from(mf.file_from_offset + mf.wrote_position)
             try:
                 mf = self._writable_file(size)
             except (OSError, StoreError):
@@ -139,6 +195,7 @@ class CommitLog:
             queue_offsets[key] = queue_offset + 1
         write_record(mf.mm, pos, msg, prep, queue_offset, phy, store_ts)
         mf.wrote_position = pos + size
+        self._hand_off(msg, phy, size, prep.sys_flag, queue_offset, store_ts)
         prefix = self._id_prefixes.get(msg.store_host)
         msg_id = f"{prefix}{phy:016X}" if prefix is not None else self._msg_id(msg.store_host, phy)
         return PutResult(PutStatus.PUT_OK, AppendResult(phy, size, msg_id, store_ts, queue_offset, 1))
@@ -168,6 +225,9 @@ class CommitLog:
             body_total += len(msg.body)
         if body_total > self._max_body or total + END_FILE_MIN_BLANK_LENGTH > self._file_size:
             return _ILLEGAL
+        last = self.queue.files[-1] if self.queue.files else None
+        if last is not None:
+            self._forget_handoff_from(last.file_from_offset + last.wrote_position)
         try:
             mf = self._writable_file(total)
         except (OSError, StoreError):
@@ -181,6 +241,7 @@ class CommitLog:
         for msg, prep in zip(batch, preps, strict=True):
             phy = mf.file_from_offset + pos
             write_record(mm, pos, msg, prep, queue_offset, phy, store_ts)
+            self._hand_off(msg, phy, prep.size, prep.sys_flag, queue_offset, store_ts)
             ids.append(self._msg_id(msg.store_host, phy))
             pos += prep.size
             queue_offset += 1
@@ -208,6 +269,7 @@ class CommitLog:
         files = self.queue.files
         if files and offset != self.queue.max_offset:
             return False
+        self.handoff.clear()  # these bytes are the master's; nothing queued here describes them
         was_empty = not files
         mf = files[-1] if files else None
         if mf is None or mf.is_full:

@@ -7,7 +7,15 @@ large backlog — e.g. after recovery — cannot starve request handling).
 
 Dispatchers run in list order (the consume-queue builder first; the index builder slots in after it).
 After the dispatchers, ``arrival_listener(topic, queue_id, logic_offset + 1, tags_code, store_timestamp,
-properties)`` lets the broker wake long-polling pulls.
+properties_str)`` lets the broker wake long-polling pulls.
+
+Where the facts of a record come from: the appending :class:`CommitLog` already knows every one of
+them, so it leaves a :class:`DispatchRequest` per record in its ``handoff`` queue and dispatch takes
+it from there when it is the record at the dispatch position (its size and magic are checked in the
+mapping). Everything else — recovery's backlog, a slave's replicated bytes, records the bounded
+handoff queue dropped — is scanned from the mapped segment by :func:`parse_record`, which reads only
+the properties dispatch needs (:func:`property_value`), never all of them. Both give the same request
+for the same record (``tests/unit/store/test_store_dispatch_handoff.py``).
 
 :func:`parse_record` is the header scanner shared with recovery: it validates a record's framing
 (and optionally its body CRC) without decoding the body.
@@ -19,12 +27,12 @@ import asyncio
 import struct
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from broker_core.logsetup import get_logger
 from broker_core.message.codec import BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE, ReadableBuffer, head_struct
-from broker_core.message.properties import MessageConst, decode_properties, tags_hash_code
+from broker_core.message.properties import MessageConst, property_value, tags_hash_code
 
 if TYPE_CHECKING:
     from broker_core.store.commit_log import CommitLog
@@ -38,12 +46,22 @@ _I32 = struct.Struct(">i")
 _I16 = struct.Struct(">h")
 _SCHEDULE_TOPIC = MessageConst.SCHEDULE_TOPIC
 
-ArrivalListener = Callable[[str, int, int, int, int, Mapping[str, str]], None]
+ArrivalListener = Callable[[str, int, int, int, int, str], None]
+"""(topic, queue id, next queue offset, tagsCode, store timestamp, properties string)."""
+_KEYS = MessageConst.KEYS
+_UNIQ_KEY = MessageConst.UNIQ_KEY
+_TAGS = MessageConst.TAGS
+_DELAY = MessageConst.DELAY
 
 
 @dataclass(slots=True)
 class DispatchRequest:
-    """Header facts of one stored record, as the dispatchers need them."""
+    """Header facts of one stored record, as the dispatchers need them.
+
+    ``properties_str`` is the record's properties string as stored (decode it with
+    :func:`~broker_core.message.properties.decode_properties` if a dispatcher needs more than the
+    keys and the tags code).
+    """
 
     topic: str
     queue_id: int
@@ -56,7 +74,7 @@ class DispatchRequest:
     prepared_transaction_offset: int
     keys: str = ""
     uniq_key: str = ""
-    properties: dict[str, str] = field(default_factory=dict)
+    properties_str: str = ""
 
 
 class Dispatcher(Protocol):
@@ -129,15 +147,20 @@ def parse_record(
         topic, queue_id, base_offset + pos, total, 0, store_ts, queue_offset, sys_flag, prepared
     )
     if with_properties and plen:
-        props = decode_properties(bytes(buf[p : p + plen]).decode("utf-8", "replace"))
-        req.properties = props
-        req.keys = props.get(MessageConst.KEYS, "")
-        req.uniq_key = props.get(MessageConst.UNIQ_KEY, "")
-        tags = props.get(MessageConst.TAGS)
-        if tags:
-            req.tags_code = tags_hash_code(tags)
-        if topic == _SCHEDULE_TOPIC and MessageConst.DELAY in props:
-            req.tags_code = _deliver_time(props[MessageConst.DELAY], store_ts, delay_levels)
+        text = bytes(buf[p : p + plen]).decode("utf-8", "replace")
+        req.properties_str = text
+        if "KEYS\x01" in text:  # (the guards skip the scans for names the record does not carry)
+            req.keys = property_value(text, _KEYS) or ""
+        if "UNIQ_KEY\x01" in text:
+            req.uniq_key = property_value(text, _UNIQ_KEY) or ""
+        if "TAGS\x01" in text:
+            tags = property_value(text, _TAGS)
+            if tags:
+                req.tags_code = tags_hash_code(tags)
+        if topic == _SCHEDULE_TOPIC:
+            delay = property_value(text, _DELAY)
+            if delay is not None:
+                req.tags_code = _deliver_time(delay, store_ts, delay_levels)
     return req
 
 
@@ -272,6 +295,7 @@ class ReputService:
         listener = self.arrival_listener
         levels = self.delay_levels
         budget = self.batch_limit
+        handoff = self.commit_log.handoff
         self.tail_incomplete = False
         while self.reput_from_offset < max_offset:
             mf = queue.locate(self.reput_from_offset)
@@ -283,14 +307,30 @@ class ReputService:
             cut = limit < mf.wrote_position  # stopped by the confirmed end, not by the data
             mm = mf.mm
             while pos < limit and budget > 0:
-                req = parse_record(mm, pos, limit, base, check_crc=False, delay_levels=levels)
+                req: DispatchRequest | int | None = None
+                at = base + pos
+                while handoff:  # the appender's request for this record, if it is still queued
+                    first = handoff[0]
+                    first_offset = first.commit_log_offset
+                    if first_offset > at:
+                        break
+                    if first_offset == at:
+                        size = first.msg_size
+                        if pos + size > limit or _MAGIC.unpack_from(mm, pos) != (size, MESSAGE_MAGIC_CODE):
+                            break
+                        req = first
+                    handoff.popleft()
+                    if req is not None:
+                        break
+                if req is None:
+                    req = parse_record(mm, pos, limit, base, check_crc=False, delay_levels=levels)
                 if isinstance(req, DispatchRequest):
                     for dispatcher in dispatchers:
                         dispatcher.dispatch(req)
                     if listener is not None and req.sys_flag & 0x4 == 0:  # not PREPARED/ROLLBACK
                         listener(
                             req.topic, req.queue_id, req.consume_queue_offset + 1, req.tags_code,
-                            req.store_timestamp, req.properties,
+                            req.store_timestamp, req.properties_str,
                         )  # fmt: skip
                     pos += req.msg_size
                     budget -= 1

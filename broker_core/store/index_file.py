@@ -74,6 +74,7 @@ class IndexFile:
         self.slots = slots
         self.max_index = max_index
         self.size = index_file_size(slots, max_index)
+        self._entries_at = HEADER_SIZE + slots * HASH_SLOT_SIZE  # entry 0's position
         mode = os.O_RDONLY if readonly else os.O_RDWR | (os.O_CREAT if create else 0)
         fd = os.open(path, mode, 0o644)
         try:
@@ -118,30 +119,45 @@ class IndexFile:
         return self.index_count - 1
 
     def put_key(self, key: str, phy_offset: int, store_timestamp: int) -> bool:
-        """Insert one key (storage spec §1.5 "Insert"); False when the file is full."""
-        if self.index_count >= self.max_index:
+        """Insert one key (storage spec §1.5 "Insert"); False when the file is full.
+
+        Runs once per indexed key of every record, so attributes are read into locals once and the
+        header is packed in one call (Apache also rewrites its header fields per insert).
+        """
+        count = self.index_count
+        if count >= self.max_index:
             return False
         h = key_hash(key)
+        mm = self.mm
         slot_pos = HEADER_SIZE + (h % self.slots) * HASH_SLOT_SIZE
-        (slot_value,) = _I32.unpack_from(self.mm, slot_pos)
-        if slot_value <= 0 or slot_value > self.index_count:
+        (slot_value,) = _I32.unpack_from(mm, slot_pos)
+        if slot_value <= 0 or slot_value > count:
             slot_value = 0
-        if self.begin_timestamp <= 0:
+        begin_ts = self.begin_timestamp
+        if begin_ts <= 0:
             time_diff = 0
         else:
-            time_diff = min(_INT_MAX, max(0, (store_timestamp - self.begin_timestamp) // 1000))
-        entry_pos = HEADER_SIZE + self.slots * HASH_SLOT_SIZE + self.index_count * INDEX_ENTRY_SIZE
-        _ENTRY.pack_into(self.mm, entry_pos, h, phy_offset, time_diff, slot_value)
-        _I32.pack_into(self.mm, slot_pos, self.index_count)
-        if self.index_count <= 1:
+            time_diff = (store_timestamp - begin_ts) // 1000
+            if time_diff < 0:
+                time_diff = 0
+            elif time_diff > _INT_MAX:
+                time_diff = _INT_MAX
+        _ENTRY.pack_into(
+            mm, self._entries_at + count * INDEX_ENTRY_SIZE, h, phy_offset, time_diff, slot_value
+        )
+        _I32.pack_into(mm, slot_pos, count)
+        if count <= 1:
             self.begin_phy_offset = phy_offset
-            self.begin_timestamp = store_timestamp
+            self.begin_timestamp = begin_ts = store_timestamp
         if slot_value == 0:
             self.hash_slot_count += 1
-        self.index_count += 1
+        self.index_count = count + 1
         self.end_phy_offset = phy_offset
         self.end_timestamp = store_timestamp
-        self._write_header()
+        _HEADER.pack_into(
+            mm, 0, begin_ts, store_timestamp, self.begin_phy_offset, phy_offset, self.hash_slot_count,
+            count + 1,
+        )  # fmt: skip
         return True
 
     def overlaps(self, begin: int, end: int) -> bool:

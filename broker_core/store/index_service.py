@@ -136,22 +136,32 @@ class IndexService:
         task.add_done_callback(self._pending_sync.discard)
 
     def dispatch(self, request: DispatchRequest) -> None:
-        """Index UNIQ_KEY and each of KEYS as ``topic#key`` (skips ROLLBACK and already-indexed records)."""
+        """Index UNIQ_KEY and each of KEYS as ``topic#key`` (skips ROLLBACK and already-indexed records).
+
+        Per record, most records: one unique key, no KEYS (the loop and list are only built for KEYS).
+        """
         if request.sys_flag & _ROLLBACK == _ROLLBACK:
             return
-        if not request.uniq_key and not request.keys:
+        uniq_key = request.uniq_key
+        keys = request.keys
+        if not uniq_key and not keys:
             return
-        f = self._last_file()
-        if request.commit_log_offset < f.end_phy_offset or (
-            request.commit_log_offset == f.end_phy_offset and f.entry_count
-        ):
+        f = self.files[-1] if self.files else None
+        if f is None or f.index_count >= f.max_index:
+            f = self._last_file()
+        phy = request.commit_log_offset
+        if phy < f.end_phy_offset or (phy == f.end_phy_offset and f.index_count > 1):
             return
-        keys = [request.uniq_key] if request.uniq_key else []
-        keys.extend(k for k in request.keys.split(" ") if k)
-        for key in keys:
-            full_key = f"{request.topic}#{key}"
-            while not f.put_key(full_key, request.commit_log_offset, request.store_timestamp):
+        ts = request.store_timestamp
+        prefix = request.topic + "#"
+        if uniq_key:
+            while not f.put_key(prefix + uniq_key, phy, ts):
                 f = self._last_file()
+        if keys:
+            for key in keys.split(" "):
+                if key:
+                    while not f.put_key(prefix + key, phy, ts):
+                        f = self._last_file()
 
     # ---- read ---------------------------------------------------------------------------------
     def query_offsets(self, topic: str, key: str, max_num: int, begin: int, end: int) -> list[int]:

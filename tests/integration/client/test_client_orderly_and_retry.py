@@ -166,6 +166,11 @@ def test_send_back_fallback_goes_to_retry_topic(cluster: Cluster) -> None:
                 dataclasses.replace(CLIENT, namesrv_addr=cluster.namesrv_addr), "fb"
             )
             sender = SendBack(client, client.config, group)
+            # The broker made %RETRY%<group> (1 queue) at the consumer's heartbeat; its route reaches
+            # the NameServer a moment later. A push consumer subscribes its retry topic, so its
+            # route is known; before that a producer sends with the TBW102 template's 4 queues and
+            # the broker refuses queue ids >= 1 (SYSTEM_ERROR, as Apache's msgCheck does).
+            await _queues(pc, f"%RETRY%{group}")
             try:
                 assert await sender.send_direct(msg, 16, 5.0, msg.reconsume_times + 1)
             finally:

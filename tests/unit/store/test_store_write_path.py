@@ -178,7 +178,7 @@ async def test_limits(small_config: StoreConfig) -> None:
 async def test_prepared_records_are_stored_but_not_dispatched(small_config: StoreConfig) -> None:
     arrivals: list[tuple[str, int, int, int]] = []
 
-    def on_arrival(topic: str, qid: int, offset: int, tags: int, ts: int, props: Mapping[str, str]) -> None:
+    def on_arrival(topic: str, qid: int, offset: int, tags: int, ts: int, props: str) -> None:
         arrivals.append((topic, qid, offset, tags))
 
     store = MessageStore(small_config, arrival_listener=on_arrival)
