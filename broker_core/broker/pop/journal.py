@@ -20,6 +20,7 @@ One change per line, fields separated by one space, queue key ``group@topic@qid`
 ``P``  ``P <key> <prevNext> <newNext> <popTime> <invisibleMs> <off>,<off>,...``  (a pop)
 ``A``  ``A <key> <offset> <popTime>``                                             (an ack)
 ``C``  ``C <key> <offset> <popTime> <newPopTime> <invisibleMs>``                  (change)
+``D``  ``D <topic>``                                                              (topic deleted)
 =====  ==========================================================================
 
 Replay applies the lines in order on top of the snapshot. It is idempotent for a journal whose
@@ -65,9 +66,16 @@ def change_line(key: Key, offset: int, pop_time: int, new_pop_time: int, invisib
     return f"C {_key_text(key)} {offset} {pop_time} {new_pop_time} {invisible_ms}\n"
 
 
+def drop_line(topic: str) -> str:
+    return f"D {topic}\n"
+
+
 def apply_line(table: LeaseTable, line: str) -> None:
     """Apply one journal line to ``table``; raises ``ValueError`` on a malformed line."""
     kind, key_text, *rest = line.split(" ")
+    if kind == "D" and not rest:
+        table.drop_topic(key_text)
+        return
     key = _parse_key(key_text)
     nums = [int(x) for x in rest[:-1]] if kind == "P" else [int(x) for x in rest]
     if kind == "P" and len(nums) == 4:

@@ -105,6 +105,8 @@ class PopService:
         """The topic was deleted: forget its queues' positions and leases (a topic created again
         under the same name starts at offset 0)."""
         self.table.drop_topic(topic)
+        self._journal.append(journal.drop_line(topic))
+        self._touch()
 
     def start(self) -> None:
         table = self._file.load(LeaseTable.from_json_dict)

@@ -161,3 +161,15 @@ def test_an_unusable_journal_is_skipped_and_a_full_one_grows(tmp_path: Path) -> 
     applied, table = _replay(tmp_path / "small")
     assert applied == 50 and _live(table) == {49: 1000}
     small.close()
+
+
+def test_a_deleted_topic_stays_forgotten_after_replay(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "j",
+        journal.pop_line(KEY, 0, 3, 1000, 30000, [0, 1, 2]),
+        journal.drop_line(KEY[1]),
+        journal.pop_line(KEY, 0, 1, 2000, 30000, [0]),  # created again under the same name
+    ).close()
+    applied, table = _replay(tmp_path / "j")
+    assert applied == 3
+    assert _live(table) == {0: 2000} and table.queues[KEY].next_offset == 1
