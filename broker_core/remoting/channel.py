@@ -143,6 +143,10 @@ class Channel(asyncio.Protocol):
             return
         if result is None:
             return
+        if type(result) is bytes:  # a response already encoded (the send hot path)
+            if not cmd.is_oneway:
+                self._write(result)
+            return
         if isinstance(result, RemotingCommand):
             if not cmd.is_oneway:
                 self.send_response(result)
@@ -155,7 +159,7 @@ class Channel(asyncio.Protocol):
                 return
             if eager.is_done(value):
                 if value is not None and not cmd.is_oneway:
-                    self.send_response(value)
+                    self._reply(value)
                 return
             result = eager.finish(result, yielded)
         self._inflight += 1
@@ -180,7 +184,7 @@ class Channel(asyncio.Protocol):
                 self._paused = False
                 self._transport.resume_reading()
         if response is not None and not cmd.is_oneway:
-            self.send_response(response)
+            self._reply(response)
 
     def _handler_failed(self, cmd: RemotingCommand, exc: Exception) -> None:
         log.exception("request handler failed", code=cmd.code, opaque=cmd.opaque, peer=self.remote_addr)
@@ -192,6 +196,12 @@ class Channel(asyncio.Protocol):
     @property
     def is_open(self) -> bool:
         return self._transport is not None and not self._transport.is_closing()
+
+    def _reply(self, response: RemotingCommand | bytes) -> None:
+        if type(response) is bytes:
+            self._write(response)
+        else:
+            self.send_response(cast(RemotingCommand, response))
 
     def send_response(self, response: RemotingCommand) -> None:
         """Write a response (its opaque already mirrors the request)."""

@@ -2,7 +2,10 @@
 
 A handler receives the request and the channel it came on and returns the response, ``None`` (no
 response: oneway or "parked" long-poll requests answer later through ``channel.send_response``),
-or an awaitable of either. Returning a plain value keeps the hot path free of task creation.
+or an awaitable of either. Returning a plain value keeps the hot path free of task creation. A
+response may also be given as its whole frame (``bytes``, e.g. from
+:func:`~broker_core.remoting.frame.encode_response_frame`): the send hot path skips building a
+response command only to serialise it at once.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from broker_core.remoting.command import RemotingCommand
 if TYPE_CHECKING:
     from broker_core.remoting.channel import Channel
 
-HandlerResult: TypeAlias = "RemotingCommand | None | Awaitable[RemotingCommand | None]"
+#: a response: the command, or its whole encoded frame
+Reply: TypeAlias = "RemotingCommand | bytes"
+HandlerResult: TypeAlias = "Reply | None | Awaitable[Reply | None]"
 Handler: TypeAlias = "Callable[[RemotingCommand, Channel], HandlerResult]"
 #: runs before every handler (request, peer "ip:port"); a returned command is the answer instead
 Guard: TypeAlias = "Callable[[RemotingCommand, str], RemotingCommand | None]"

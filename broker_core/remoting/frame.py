@@ -22,7 +22,7 @@ from broker_core.errors import (
     RemoteProtocolError,
 )
 from broker_core.remoting.command import RemotingCommand
-from broker_core.remoting.serialization import decode_header, encode_header
+from broker_core.remoting.serialization import decode_header, encode_header, encode_response_header
 
 _PREFIX = struct.Struct(">ii")
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
@@ -58,6 +58,18 @@ def encode_frame(cmd: RemotingCommand) -> bytes:
         assert body is not None
         return b"".join((prefix, header, body))
     return prefix + header
+
+
+def encode_response_frame(request: RemotingCommand, code: int, fields: dict[str, str]) -> bytes:
+    """The whole frame of a bodiless, remark-less response to ``request`` with ext ``fields``.
+
+    The same bytes as ``encode_frame(request.make_response(code, None, fields))``, in the request's
+    serialisation, without the response command: handlers on the hot path return these bytes and
+    the channel writes them as they are.
+    """
+    header = encode_response_header(request.serialize_type, code, request.opaque, fields)
+    hlen = len(header)
+    return b"".join((_PREFIX.pack(4 + hlen, (int(request.serialize_type) << 24) | hlen), header))
 
 
 class FrameDecoder:

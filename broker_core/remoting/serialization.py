@@ -34,7 +34,7 @@ from typing import Any
 
 from broker_core.errors import LocalProtocolError, RemoteProtocolError
 from broker_core.remoting.codes import LanguageCode, SerializeType
-from broker_core.remoting.command import RemotingCommand
+from broker_core.remoting.command import CURRENT_VERSION, FLAG_RESPONSE, RemotingCommand
 
 _FIXED = struct.Struct(">hBhii")  # code, language, version, opaque, flag
 _INT = struct.Struct(">i")
@@ -212,6 +212,48 @@ def decode_binary_header(data: bytes | memoryview) -> RemotingCommand:
         remark=remark,
         ext_fields=ext,
         serialize_type=SerializeType.ROCKETMQ,
+    )
+
+
+# ---------------------------------------------------------------------- responses without a command
+
+#: what every response of ours carries after ``opaque`` in JSON (flag, language, version are fixed)
+_JSON_RESPONSE_MID = (
+    f',"flag":{FLAG_RESPONSE},"language":"{_NAME_BY_LANG[int(LanguageCode.PYTHON)]}","opaque":'
+).encode()
+_JSON_RESPONSE_END = f',"serializeTypeCurrentRPC":"JSON","version":{CURRENT_VERSION}}}'.encode()
+
+
+def encode_response_header(serialize_type: int, code: int, opaque: int, fields: dict[str, str]) -> bytes:
+    """The header of a response with no remark, written straight from its parts (send hot path).
+
+    Byte for byte what :func:`encode_header` writes for ``request.make_response(code, None,
+    fields)`` (tests/unit/remoting/test_response_fast.py), without building the command and the
+    header map first: the JSON shape is fixed, so only ``fields`` goes through the JSON encoder.
+    """
+    if serialize_type == SerializeType.ROCKETMQ:
+        parts: list[bytes] = []
+        for key, value in fields.items():
+            kb = key.encode("utf-8")
+            vb = value.encode("utf-8")
+            parts.append(len(kb).to_bytes(2, "big"))
+            parts.append(kb)
+            parts.append(len(vb).to_bytes(4, "big"))
+            parts.append(vb)
+        ext = b"".join(parts)
+        try:
+            fixed = _FIXED.pack(code, int(LanguageCode.PYTHON), CURRENT_VERSION, opaque, FLAG_RESPONSE)
+        except struct.error as exc:
+            raise LocalProtocolError(f"field out of range for the binary header: {exc}") from exc
+        return b"".join((fixed, b"\0\0\0\0", len(ext).to_bytes(4, "big"), ext))
+    return b"".join(
+        (
+            f'{{"code":{code},"extFields":'.encode(),
+            _dumps(fields),
+            _JSON_RESPONSE_MID,
+            str(opaque).encode(),
+            _JSON_RESPONSE_END,
+        )
     )
 
 

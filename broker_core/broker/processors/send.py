@@ -22,7 +22,7 @@ from broker_core.broker.topics import (
     RETRY_GROUP_TOPIC_PREFIX,
     TRANS_HALF_TOPIC,
 )
-from broker_core.broker.transaction.half import add_transaction_id, half_destination, with_transaction_id
+from broker_core.broker.transaction.half import half_destination
 from broker_core.config.store import parse_delay_levels
 from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_batch
@@ -33,6 +33,8 @@ from broker_core.remoting.body.topic_config import PERM_WRITE, TopicConfig
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.command import RemotingCommand
+from broker_core.remoting.dispatcher import Reply
+from broker_core.remoting.frame import encode_response_frame
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 from broker_core.store.results import PutResult, PutStatus
@@ -106,9 +108,7 @@ class SendProcessor:
         }
         self._max_delay_level = len(parse_delay_levels(ctx.store.config.message_delay_level))
 
-    def __call__(
-        self, request: RemotingCommand, channel: Channel
-    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+    def __call__(self, request: RemotingCommand, channel: Channel) -> Reply | Awaitable[Reply]:
         if self.ctx.store.is_os_page_cache_busy():
             return request.make_response(
                 ResponseCode.SYSTEM_BUSY, "[REJECTREQUEST]system busy, start flow control for a while"
@@ -167,13 +167,9 @@ class SendProcessor:
         )
         started = time.monotonic()
         put = self.ctx.store.put_message_now(msg, wait_store_msg_ok=wait)
-        pending = self._respond(request, queue_id, put, msg.topic, started)
-        if store_topic == TRANS_HALF_TOPIC:
-            tid = find_property(props, MessageConst.UNIQ_KEY) or ""
-            if isinstance(pending, RemotingCommand):
-                return add_transaction_id(pending, tid)
-            return with_transaction_id(pending, tid)
-        return pending
+        # a transaction half message: the answer carries its transactionId (the UNIQ_KEY)
+        tid = (find_property(props, MessageConst.UNIQ_KEY) or "") if store_topic == TRANS_HALF_TOPIC else ""
+        return self._respond(request, queue_id, put, msg.topic, started, tid)
 
     def _park(
         self,
@@ -291,7 +287,7 @@ class SendProcessor:
         queue_id: int,
         born_host: tuple[str, int],
         batch_props: str,
-    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+    ) -> Reply | Awaitable[Reply]:
         if len(topic.encode()) > 127:
             return request.make_response(ResponseCode.MESSAGE_ILLEGAL, "message topic length too long")
         try:
@@ -333,11 +329,12 @@ class SendProcessor:
         put: PutResult | Awaitable[PutResult],
         topic: str,
         started: float,
-    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+        transaction_id: str = "",
+    ) -> Reply | Awaitable[Reply]:
         """The response now when the put is final (no coroutine on the ASYNC_FLUSH hot path)."""
         if isinstance(put, PutResult):
-            return self._response(request, queue_id, put, topic, started)
-        return self._respond_later(request, queue_id, put, topic, started)
+            return self._response(request, queue_id, put, topic, started, transaction_id)
+        return self._respond_later(request, queue_id, put, topic, started, transaction_id)
 
     async def _respond_later(
         self,
@@ -346,12 +343,20 @@ class SendProcessor:
         pending: Awaitable[PutResult],
         topic: str,
         started: float,
-    ) -> RemotingCommand:
-        return self._response(request, queue_id, await pending, topic, started)
+        transaction_id: str,
+    ) -> Reply:
+        return self._response(request, queue_id, await pending, topic, started, transaction_id)
 
     def _response(
-        self, request: RemotingCommand, queue_id: int, result: PutResult, topic: str, started: float
-    ) -> RemotingCommand:
+        self,
+        request: RemotingCommand,
+        queue_id: int,
+        result: PutResult,
+        topic: str,
+        started: float,
+        transaction_id: str,
+    ) -> Reply:
+        """A failure as a command; a stored message as its encoded frame (no command, no header map)."""
         code, remark = _PUT_STATUS_CODES.get(result.status, (ResponseCode.SYSTEM_ERROR, result.status.name))
         if (
             code
@@ -375,4 +380,8 @@ class SendProcessor:
             "queueOffset": str(ar.logics_offset),
             **self._resp_extra,
         }
-        return request.make_response(code, remark, ext)
+        if remark is not None:  # no status with a remark gets here; kept general all the same
+            return request.make_response(code, remark, ext)
+        if transaction_id and code == ResponseCode.SUCCESS:
+            ext["transactionId"] = transaction_id
+        return encode_response_frame(request, code, ext)

@@ -11,15 +11,12 @@ sysFlag COMMIT; the half record itself is never changed (an op message records t
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
 
 from broker_core.broker.topics import TRANS_HALF_TOPIC
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage, MessageExt
 from broker_core.message.properties import MessageConst, encode_properties, tags_hash_code
 from broker_core.message.sysflag import TransactionType, reset_transaction_value
-from broker_core.remoting.codes import ResponseCode
-from broker_core.remoting.command import RemotingCommand
 from broker_core.store.message_store import MessageStore
 
 __all__ = [
@@ -29,8 +26,6 @@ __all__ = [
     "copy_message",
     "half_destination",
     "read_half",
-    "add_transaction_id",
-    "with_transaction_id",
 ]
 
 #: internal consumer group whose offsets track the half and op queues (consumerOffset.json)
@@ -103,17 +98,3 @@ def committed_message(half: MessageExt, store_host: tuple[str, int]) -> BrokerMe
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def add_transaction_id(response: RemotingCommand, transaction_id: str) -> RemotingCommand:
-    """Add ``transactionId`` (the half message's UNIQ_KEY) to a successful send response."""
-    if response.code == ResponseCode.SUCCESS and transaction_id:
-        if response.ext_fields is None:
-            response.ext_fields = {}
-        response.ext_fields["transactionId"] = transaction_id
-    return response
-
-
-async def with_transaction_id(pending: Awaitable[RemotingCommand], transaction_id: str) -> RemotingCommand:
-    """:func:`add_transaction_id` on a response still to come."""
-    return add_transaction_id(await pending, transaction_id)
