@@ -98,6 +98,11 @@ class PopService:
         dispatcher.register(RequestCode.CHANGE_MESSAGE_INVISIBLETIME, self.change_invisible_time)
 
     # ------------------------------------------------------------------ lifecycle
+    def drop_topic(self, topic: str) -> None:
+        """The topic was deleted: forget its queues' positions and leases (a topic created again
+        under the same name starts at offset 0)."""
+        self.table.drop_topic(topic)
+
     def start(self) -> None:
         table = self._file.load(LeaseTable.from_json_dict)
         if table is not None:
