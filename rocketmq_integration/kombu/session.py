@@ -253,14 +253,17 @@ class Session:
         consumer group (subscription config and offsets). Its POP consumer stays: a long poll of
         the cancelled feed may still be parked on the broker, and what it brings back is released
         through that consumer (a consumer shut down meanwhile would leave those messages
-        invisible for a whole ``visibility_timeout``)."""
+        invisible for a whole ``visibility_timeout``). Like ``mqadmin deleteSubGroup`` it also
+        deletes the group's ``%RETRY%`` and ``%DLQ%`` topics, which a 4.x broker creates for every
+        push-consumer group."""
+        await self.settle_pending(2.0)  # a cancelled push consumer's shutdown (4.x) goes first
         await self.unbind(bindings)
         admin = await self.admin()
-        for topic in topics:
+        await admin.delete_subscription_group(group)
+        for topic in [*topics, f"%RETRY%{group}", f"%DLQ%{group}"]:
             self._topics.discard(topic)
             if await self.has_topic(topic):
                 await admin.delete_topic(topic)
-        await admin.delete_subscription_group(group)
 
     async def has_topic(self, topic: str) -> bool:
         if topic in self._topics:
