@@ -107,6 +107,7 @@ class BrokerApp:
         store_root = Path(self.store_config.store_path_root_dir)
         self.timer = TimerService(cfg, self.store, store_root, lambda: self.ctx.store_host)
         self.pop = PopService(self.ctx, store_root)
+        self.ctx.on_topic_deleted.append(self.pop.drop_topic)
         self.dispatcher = Dispatcher()
         self.pull = PullProcessor(self.ctx)
         self.dispatcher.register(SEND_CODES, SendProcessor(self.ctx))

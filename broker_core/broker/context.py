@@ -32,6 +32,8 @@ class BrokerContext:
     filters: ConsumerFilterManager | None = None
     #: called after a topic is created or changed, so the NameServers learn it at once
     on_topics_changed: Callable[[], None] = lambda: None
+    #: called with a topic's name after it was deleted (DELETE_TOPIC_IN_BROKER), e.g. by POP
+    on_topic_deleted: list[Callable[[str], None]] = field(default_factory=list)
     #: put/get counters (VIEW_BROKER_STATS_DATA, runtime info, consume TPS, /metrics)
     stats: BrokerStatsManager = field(default_factory=BrokerStatsManager)
 

@@ -45,6 +45,14 @@ class ConsumerOffsetManager:
             del self.table[key]
         self._dirty = True
 
+    def remove_topic(self, topic: str) -> None:
+        """Drop every group's offsets of ``topic`` (deleted: a topic created again under its name
+        starts at offset 0, and an old offset beyond its end would skip its first messages)."""
+        prefix = topic + TOPIC_GROUP_SEPARATOR
+        for key in [k for k in self.table if k.startswith(prefix)]:
+            del self.table[key]
+        self._dirty = True
+
     def to_json_dict(self) -> dict[str, Any]:
         return {"offsetTable": {k: dict(v) for k, v in self.table.items()}}
 

@@ -87,6 +87,17 @@ class ConsumeQueueStore:
             cq.destroy()
         self.table.clear()
 
+    def remove_topic(self, topic: str) -> int:
+        """Unmap and delete the consume queues of ``topic``; returns how many there were."""
+        queues = self.table.pop(topic, None) or {}
+        for cq in queues.values():
+            cq.destroy()
+        try:
+            (self.root / topic).rmdir()
+        except OSError:
+            pass
+        return len(queues)
+
     def queue_offset_table(self) -> dict[tuple[str, int], int]:
         """``(topic, queue_id) -> max offset`` for the commit log's queue-offset table."""
         return {(cq.topic, cq.queue_id): cq.max_offset_in_queue for cq in self if cq.queue.files}

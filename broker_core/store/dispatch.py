@@ -274,8 +274,8 @@ class ReputService:
                     more = False
                 if more:
                     await asyncio.sleep(0)
-            if self.behind() <= 0 or self.tail_incomplete:
-                self._release_waiters()
+            if self._waiters and (self.behind() <= 0 or self.tail_incomplete):
+                self._release_waiters()  # (checked only when someone waits: this runs every pass)
             if self._stopping:
                 return
 

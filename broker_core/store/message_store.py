@@ -279,6 +279,17 @@ class MessageStore:
             max_total_bytes, views=views,
         )  # fmt: skip
 
+    def delete_topic(self, topic: str) -> None:
+        """What Apache's ``cleanUnusedTopic`` does for a deleted topic: its consume queues are
+        unmapped and deleted and its queue offsets forgotten, so a topic created again under the
+        same name starts at offset 0; its records stay in the commit log until it expires. Without
+        it a broker whose clients create and delete topics (kombu's reply queues) would keep a
+        mapping per queue for ever."""
+        self.queues.remove_topic(topic)
+        offsets = self.commit_log.queue_offsets
+        for key in [k for k in offsets if k[0] == topic]:
+            del offsets[key]
+
     def get_max_offset_in_queue(self, topic: str, queue_id: int) -> int:
         """Next queue offset to be written (0 for an unknown queue)."""
         cq = self.queues.find(topic, queue_id)

@@ -29,12 +29,13 @@ from broker_core.remoting.body.consumer_admin import (
 )
 from broker_core.remoting.body.route import MASTER_ID, TopicRouteData
 from broker_core.remoting.body.topic_config import TopicConfig
+from broker_core.remoting.codes import RequestCode, ResponseCode
 from broker_core.remoting.headers.client import CreateTopicRequestHeader
 from rocketmq_integration.client.config import AUTO_CREATE_TOPIC_KEY, ClientConfig, unique_instance_name
 from rocketmq_integration.client.mq_client import MQClientInstance
 from rocketmq_integration.client.route import publish_queues, subscribe_queues
 from rocketmq_integration.client.validation import check_group, check_topic
-from rocketmq_integration.errors import MQClientError, NoRouteError, RemotingError
+from rocketmq_integration.errors import MQBrokerError, MQClientError, NoRouteError, RemotingError
 
 __all__ = ["Admin"]
 
@@ -114,6 +115,33 @@ class Admin:
         )  # fmt: skip
         await asyncio.gather(*(self.client.api.create_topic(a, header) for a in addrs))
         return addrs
+
+    async def delete_topic(self, topic: str) -> None:
+        """``mqadmin deleteTopic``: DELETE_TOPIC_IN_BROKER on every master, then
+        DELETE_TOPIC_IN_NAMESRV on every NameServer (its messages go with the commit log's expiry).
+
+        Raises:
+            MQBrokerError: a server refused (ACL, a system topic).
+        """
+        check_topic(topic)
+        for addr in (await self.master_addrs()).values():
+            await self._call_ok(addr, RequestCode.DELETE_TOPIC_IN_BROKER, {"topic": topic})
+        for addr in self.client_config.namesrv_addrs:
+            await self._call_ok(addr, RequestCode.DELETE_TOPIC_IN_NAMESRV, {"topic": topic})
+
+    async def delete_subscription_group(self, group: str, *, remove_offset: bool = True) -> None:
+        """``mqadmin deleteSubGroup`` on every master: the group's subscription config and, with
+        ``remove_offset``, its consume offsets."""
+        check_group(group)
+        ext = {"groupName": group, "removeOffset": "true" if remove_offset else "false"}
+        for addr in (await self.master_addrs()).values():
+            await self._call_ok(addr, RequestCode.DELETE_SUBSCRIPTIONGROUP, ext)
+
+    async def _call_ok(self, addr: str, code: int, ext: dict[str, str]) -> None:
+        api = self.client.api
+        resp = await api.invoke(addr, api.request(code, ext), self.client_config.mq_client_api_timeout)
+        if resp.code != ResponseCode.SUCCESS:
+            raise MQBrokerError(resp.code, resp.remark or "", addr)
 
     async def examine_route(self, topic: str) -> TopicRouteData:
         """The NameServer's route of ``topic``. Raises NoRouteError when unknown."""

@@ -383,7 +383,10 @@ class Feed:
                 self.inbox.append((src.queue, raw))
             added = True
         if added and self.on_ready is not None:
-            self.on_ready()
+            # after this pump has sent its next POP (it does so before it yields): the woken
+            # kombu thread then finds this thread idle and takes the GIL at once, instead of
+            # waiting for it (up to the 5 ms switch interval) while this one writes the request
+            self.session.loop.call_soon(self.on_ready)
 
     def _early(self, src: Source, msg: MessageExt, raw: dict[str, Any]) -> bool:
         """A timer message that arrived before its ETA: it was due after the broker's maximum

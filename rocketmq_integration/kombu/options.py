@@ -70,6 +70,7 @@ class TransportOptions:
     bindings_cache_seconds: float = 5.0
     ordered_queues: tuple[str, ...] = ()
     ordering_key_header: str = ""
+    auto_delete_timeout: float = 5.0
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> TransportOptions:
@@ -126,6 +127,10 @@ class TransportOptions:
             )
         if self.eta_threshold < 0:
             raise InvalidTransportOption("eta_threshold", "must not be negative")
+        if self.auto_delete_timeout < 0:
+            raise InvalidTransportOption(
+                "auto_delete_timeout", "must not be negative (0 keeps auto-delete queues)"
+            )
         for name in ("prefetch_limit", "read_queue_nums", "write_queue_nums"):
             if not 1 <= getattr(self, name) <= 1024:
                 raise InvalidTransportOption(name, "must be between 1 and 1024")

@@ -130,6 +130,15 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def settle_pending(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) for the acks, releases and renewals already handed to the loop:
+        until an ack lands the broker still counts its message as held."""
+        self._flush()
+        me = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not me]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -238,6 +247,23 @@ class Session:
             await admin.create_topic(topic, read_queue_nums=n, write_queue_nums=self.options.write_queue_nums)
             await admin.wait_for_route(topic, timeout=30.0)
         self._topics.add(topic)
+
+    async def delete_queue(self, topics: Iterable[str], group: str, bindings: Iterable[Binding]) -> None:
+        """Remove an auto-delete queue: its bindings, its topics (brokers and name servers) and its
+        consumer group (subscription config and offsets). Its POP consumer stays: a long poll of
+        the cancelled feed may still be parked on the broker, and what it brings back is released
+        through that consumer (a consumer shut down meanwhile would leave those messages
+        invisible for a whole ``visibility_timeout``). Like ``mqadmin deleteSubGroup`` it also
+        deletes the group's ``%RETRY%`` and ``%DLQ%`` topics, which a 4.x broker creates for every
+        push-consumer group."""
+        await self.settle_pending(2.0)  # a cancelled push consumer's shutdown (4.x) goes first
+        await self.unbind(bindings)
+        admin = await self.admin()
+        await admin.delete_subscription_group(group)
+        for topic in [*topics, f"%RETRY%{group}", f"%DLQ%{group}"]:
+            self._topics.discard(topic)
+            if await self.has_topic(topic):
+                await admin.delete_topic(topic)
 
     async def has_topic(self, topic: str) -> bool:
         if topic in self._topics:

@@ -74,6 +74,11 @@ at connect.
 * ``bindings_cache_seconds`` (5.0): how long a process trusts its copy of the binding table.
 * ``ordered_queues`` (()), ``ordering_key_header`` (""): queues whose messages with the same key
   (the header named here, else the routing key) are consumed in send order.
+* ``auto_delete_timeout`` (5.0): a queue declared ``auto_delete=True`` (a worker's pidbox and event
+  queues, Celery's ``rpc://`` reply queue) is deleted when the channel that declared it closes —
+  its topics (brokers and name servers), consumer group and bindings, as ``queue_delete`` does —
+  unless it still holds messages. This bounds how long a close may spend on that; a broker that
+  cannot be reached leaves them in place (logged). 0 keeps auto-delete queues.
 * kombu's own keys (``polling_interval``, ``max_retries``, ``interval_start``, ...) are accepted.
 """
 
@@ -174,6 +179,7 @@ class Channel(virtual.Channel):
         self.feed.on_ready = connection.notify_ready
         self._consumed: dict[str, bool] = {}  # queue -> no_ack
         self._pinned: set[tuple[str, str]] = set()
+        self._auto_delete: set[str] = set()  # queues declared auto_delete=True on this channel
 
     @property
     def session(self) -> Session:
@@ -240,6 +246,8 @@ class Channel(virtual.Channel):
 
     # ------------------------------------------------------------------ declare / bind
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        if kwargs.get("auto_delete"):
+            self._auto_delete.add(queue)
         for step in self._steps or (0,):
             self._run(self.session.ensure_topic(self.step_topic(queue, step)))
 
@@ -314,13 +322,17 @@ class Channel(virtual.Channel):
     def queue_delete(
         self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any
     ) -> None:
+        """Purge, then remove the queue's bindings, topics and consumer group. kombu's pidbox calls
+        this (``after_reply_message_received``) for the reply queue of every ``celery inspect`` /
+        ``control`` request, which would otherwise leave a topic and a group behind each time."""
         if if_empty and self._size(queue):
             return
         rows = [r for r in self._remote_bindings() if r[3] == queue]
         self._purge(queue)
         self.state.queue_bindings_delete(queue)
-        if rows:
-            self._run(self.session.unbind(rows))
+        self._auto_delete.discard(queue)
+        topics = [self.step_topic(queue, step) for step in self._steps or (0,)]
+        self._run(self.session.delete_queue(topics, self.queue_group(queue), rows))
 
     def _remote_bindings(self, refresh: bool = False) -> list[Binding]:
         if not refresh and (rows := self.session.cached_bindings()) is not None:
@@ -485,11 +497,52 @@ class Channel(virtual.Channel):
 
     def close(self) -> None:
         if not self.closed:
+            if self._auto_delete:
+                for tag in list(self._consumers):
+                    self.basic_cancel(tag)  # its queues stop being fed before they are deleted
+                self._delete_auto_delete_queues()  # needs the connection, which super().close() drops
             super().close()
             for lease in list(self.feed.leases.values()):
                 self._release(lease)
             self.feed.leases.clear()
             self.feed.close()
+
+    def _delete_auto_delete_queues(self) -> None:
+        """AMQP deletes an ``auto_delete`` queue when its last consumer goes; here the channel that
+        declared it closing does (as kombu's Redis transport does for its fanout queues). Those are
+        per-process queues: ``celery inspect``/``control``'s ``<oid>.reply.celery.pidbox``, a
+        worker's pidbox and event queues, the ``rpc://`` reply queue when its connection is closed;
+        without this every ``celery inspect`` run would leave a topic, a consumer group and
+        bindings behind. Unlike AMQP a queue that still holds messages is kept: a channel also
+        closes when its connection broke, and Celery's rpc:// consumer then closes it and
+        re-declares the same reply queue, whose replies must not go. A broker that cannot be
+        reached leaves them too (logged); all of it bounded by ``auto_delete_timeout``."""
+        queues, self._auto_delete = sorted(self._auto_delete), set()
+        if not queues or self.options.auto_delete_timeout <= 0:
+            return
+        deadline = time.monotonic() + self.options.auto_delete_timeout
+        for queue in queues:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("auto-delete queues left in place: auto_delete_timeout", queues=queues)
+                return
+            try:
+                rows = [r for r in self._remote_bindings() if r[3] == queue]
+                topics = [self.step_topic(queue, step) for step in self._steps or (0,)]
+                sources = self._sources(queue)
+                self._run(self._auto_delete_async(queue, sources, topics, rows), left)
+            except (ClientError, OSError, TimeoutError) as exc:
+                log.warning("auto-delete queue left in place", queue=queue, error=str(exc))
+
+    async def _auto_delete_async(
+        self, queue: str, sources: list[Source], topics: list[str], rows: list[Binding]
+    ) -> None:
+        await self.session.settle_pending(1.0)  # e.g. the acks of the replies just consumed (no_ack)
+        for src in sources:
+            if await self.session.backlog(src.group, src.topic):
+                log.info("auto-delete queue kept: it still holds messages", queue=queue, topic=src.topic)
+                return
+        await self.session.delete_queue(topics, self.queue_group(queue), rows)
 
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")

@@ -59,6 +59,13 @@ class LeaseTable:
             q = self.queues[key] = QueueLeases(start_offset)
         return q
 
+    def drop_topic(self, topic: str) -> int:
+        """Forget every queue of ``topic`` (deleted): its stale heap entries are skipped later."""
+        keys = [k for k in self.queues if k[1] == topic]
+        for key in keys:
+            del self.queues[key]
+        return len(keys)
+
     def lease(self, key: Key, offset: int, pop_time: int, invisible_ms: int) -> None:
         q = self.queues[key]
         q.leases[offset] = Lease(pop_time, invisible_ms)

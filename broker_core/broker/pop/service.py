@@ -6,8 +6,9 @@ the message is copied to the group's pop retry topic ``%RETRY%<group>_<topic>`` 
 ``RETRY_TOPIC`` = the original topic; after ``retryMaxTimes`` to ``%DLQ%<group>``) and its original
 offset counts as done, so it is re-delivered exactly once per expiry. Pops serve the retry topic
 first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
-worker thread: the write and its fsync must not stall the loop) and at shutdown, so leases survive
-a restart. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
+worker thread: the write and its fsync must not stall the loop) and at shutdown, and every change
+is journaled before it is answered (:mod:`broker_core.broker.pop.journal`), so leases and acks
+survive a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
 retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too many pops are already parked).
 
 FIFO (``order=true`` in the pop header, as 5.x proxies send for a group with
@@ -28,6 +29,7 @@ from pathlib import Path
 from broker_core.broker.context import BrokerContext
 from broker_core.broker.filtering.tags import tag_filter
 from broker_core.broker.persist import ConfigFile
+from broker_core.broker.pop import journal
 from broker_core.broker.pop.leases import Key, LeaseError, LeaseTable
 from broker_core.broker.topics import DLQ_GROUP_TOPIC_PREFIX
 from broker_core.errors import MessageDecodeError
@@ -79,6 +81,7 @@ class PopService:
         self.ctx = ctx
         self._file = ConfigFile(store_root / "config" / "popLeases.json")
         self.table = LeaseTable()
+        self._journal = journal.LeaseJournal(store_root / "config" / "popLeases.journal")
         self._changed = asyncio.Event()
         self._persist_handle: asyncio.TimerHandle | None = None
         #: the snapshot write in flight (a worker thread), and whether the table changed since
@@ -98,10 +101,23 @@ class PopService:
         dispatcher.register(RequestCode.CHANGE_MESSAGE_INVISIBLETIME, self.change_invisible_time)
 
     # ------------------------------------------------------------------ lifecycle
+    def drop_topic(self, topic: str) -> None:
+        """The topic was deleted: forget its queues' positions and leases (a topic created again
+        under the same name starts at offset 0)."""
+        self.table.drop_topic(topic)
+        self._journal.append(journal.drop_line(topic))
+        self._touch()
+
     def start(self) -> None:
         table = self._file.load(LeaseTable.from_json_dict)
         if table is not None:
             self.table = table
+        replayed = self._journal.replay(self.table)
+        if replayed:
+            log.info("POP journal replayed", changes=replayed)
+            self._persist_now()  # empties the journal once the snapshot holds it
+        else:
+            self._journal.reset()
         self._task = asyncio.get_running_loop().create_task(self._revive_loop(), name="pop-revive")
 
     async def stop(self) -> None:
@@ -120,6 +136,7 @@ class PopService:
             with contextlib.suppress(Exception):
                 await saving
         self._persist_now()
+        self._journal.close()
 
     def _touch(self) -> None:
         """A lease changed: wake the revive task and schedule a write of the table."""
@@ -135,11 +152,15 @@ class PopService:
         self._persist_handle = None
         self._dirty = False
         snapshot = self.table.to_json_dict()  # taken on the loop: consistent
-        self._saving = asyncio.get_running_loop().create_task(self._save(snapshot), name="pop-persist")
+        covered = self._journal.rotate()  # changes from now on go to the other journal file
+        self._saving = asyncio.get_running_loop().create_task(
+            self._save(snapshot, covered), name="pop-persist"
+        )
 
-    async def _save(self, snapshot: dict[str, object]) -> None:
+    async def _save(self, snapshot: dict[str, object], covered: list[tuple[int, int]]) -> None:
         try:
             await asyncio.to_thread(self._file.save, snapshot)
+            self._journal.release(covered)
         except OSError:
             log.exception("persisting POP leases failed")
         finally:
@@ -156,6 +177,7 @@ class PopService:
         self._dirty = False
         try:
             self._file.save(self.table.to_json_dict())
+            self._journal.reset()  # blocking: nothing was journaled meanwhile
         except OSError:
             log.exception("persisting POP leases failed")
 
@@ -234,11 +256,22 @@ class PopService:
             )
             if result.next_begin_offset > q.next_offset or result.message_buffers:
                 start_info.append(f"{mark} {qid} {q.next_offset}")
+                prev_next = q.next_offset
                 for off in result.message_queue_offsets:
                     self.table.lease(key, off, pop_time, h.invisible_time)
                 if result.message_queue_offsets:
                     msg_info.append(f"{mark} {qid} " + ",".join(map(str, result.message_queue_offsets)))
                 q.next_offset = max(q.next_offset, result.next_begin_offset)
+                self._journal.append(
+                    journal.pop_line(
+                        key,
+                        prev_next,
+                        q.next_offset,
+                        pop_time,
+                        h.invisible_time,
+                        result.message_queue_offsets,
+                    )
+                )
                 buffers.extend(result.message_buffers)
                 ctx.offsets.commit(h.consumer_group, topic, qid, q.committed())
                 self._touch()
@@ -348,6 +381,7 @@ class PopService:
             committed = self.table.ack(key, handle.queue_offset, handle.pop_time)
         except LeaseError as exc:
             return request.make_response(ResponseCode.NO_MESSAGE, str(exc))
+        self._journal.append(journal.ack_line(key, handle.queue_offset, handle.pop_time))
         self.ctx.offsets.commit(key[0], key[1], key[2], committed)
         self._touch()
         if key in self._order_keys and committed == self.table.queues[key].next_offset:
@@ -370,6 +404,9 @@ class PopService:
             self.table.change(key, handle.queue_offset, handle.pop_time, now, h.invisible_time)
         except LeaseError as exc:
             return request.make_response(ResponseCode.NO_MESSAGE, str(exc))
+        self._journal.append(
+            journal.change_line(key, handle.queue_offset, handle.pop_time, now, h.invisible_time)
+        )
         self._touch()
         ext = {"popTime": str(now), "invisibleTime": str(h.invisible_time), "reviveQid": "0"}
         return request.make_response(ResponseCode.SUCCESS, None, ext)

@@ -90,8 +90,13 @@ class AdminProcessor:
             h = TopicRequestHeader.from_ext_fields(request.ext_fields)
         except HeaderError as exc:
             return request.make_response(ResponseCode.SYSTEM_ERROR, str(exc))
-        if self.ctx.topics.delete(h.topic):
-            self.ctx.on_topics_changed()
+        ctx = self.ctx
+        if ctx.topics.delete(h.topic):
+            ctx.store.delete_topic(h.topic)
+            ctx.offsets.remove_topic(h.topic)
+            for listener in ctx.on_topic_deleted:
+                listener(h.topic)
+            ctx.on_topics_changed()
         return request.make_response()
 
     def all_topic_config(self, request: RemotingCommand, channel: Channel) -> RemotingCommand:

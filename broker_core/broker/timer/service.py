@@ -162,6 +162,8 @@ class TimerService:
         self._tasks: list[asyncio.Task[None]] = []
         self._cursor = 0  # last expired tick
         self._check_handle: asyncio.TimerHandle | None = None
+        #: the checkpoint write in flight (a worker thread: its fsync must not stall the loop)
+        self._check_saving: asyncio.Task[None] | None = None
         self.delivered = 0
         self._log = log.bind(service="timer")
 
@@ -201,6 +203,10 @@ class TimerService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        saving = self._check_saving
+        if saving is not None:  # an older checkpoint must not land after the final one
+            with contextlib.suppress(Exception):
+                await saving
         self.timer_log.fsync()
         self._persist_check()
 
@@ -238,10 +244,35 @@ class TimerService:
         return False
 
     def _persist_check(self) -> None:
+        """Write the checkpoint now, blocking (shutdown)."""
         if self._check_handle is not None:
             self._check_handle.cancel()
             self._check_handle = None
-        self._check.save({"lastTimerQueueOffset": self.queue_offset, "pending": len(self.wheel)})
+        self._check.save(self._check_data())
+
+    def _check_data(self) -> dict[str, int]:
+        return {"lastTimerQueueOffset": self.queue_offset, "pending": len(self.wheel)}
+
+    def _schedule_check(self) -> None:
+        if self._check_handle is None and self._check_saving is None:
+            self._check_handle = asyncio.get_running_loop().call_later(0.2, self._persist_check_soon)
+
+    def _persist_check_soon(self) -> None:
+        self._check_handle = None
+        data = self._check_data()
+        self._check_saving = asyncio.get_running_loop().create_task(
+            self._save_check(data), name="timer-check"
+        )
+
+    async def _save_check(self, data: dict[str, int]) -> None:
+        try:
+            await asyncio.to_thread(self._check.save, data)
+        except OSError:
+            self._log.exception("writing the timer checkpoint failed")
+        finally:
+            self._check_saving = None
+        if self.queue_offset != data["lastTimerQueueOffset"]:  # enqueued meanwhile
+            self._schedule_check()
 
     def _relink_now(self, unit: TimerUnit) -> None:
         """Re-add a unit whose tick was already expired so that it fires on the next tick."""
@@ -284,8 +315,7 @@ class TimerService:
             else:
                 self.wheel.add(unit)
         self.queue_offset = result.next_begin_offset
-        if self._check_handle is None:  # the checkpoint is only a shortcut: write it lazily
-            self._check_handle = asyncio.get_running_loop().call_later(0.2, self._persist_check)
+        self._schedule_check()  # the checkpoint is only a shortcut: written lazily, off the loop
         self._added.set()
         return True
 
