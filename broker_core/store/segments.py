@@ -7,6 +7,12 @@ Rules (storage spec §1.2): on load every file must have the configured size and
 to the file size (recovery corrects the tail); max offset = last start + last write position; min
 offset = first start; truncation destroys segments wholly past the offset and rewinds the one holding it.
 
+One exception to the size rule: empty (0-byte) files at the end of the run are the residue of segments
+created just before a power loss, whose ``ftruncate`` never reached the disk. Nothing in them was ever
+durable (an ``fdatasync`` of the file would have persisted its size too), so they are deleted with a
+warning and recovery goes on; Apache's loader refuses to start instead. An empty file followed by a
+full one is corruption and still stops the load.
+
 All methods run on the event-loop thread except :meth:`MappedFile.sync`, which ``flush`` hands to a
 worker thread.
 """
@@ -17,9 +23,12 @@ import asyncio
 from pathlib import Path
 
 from broker_core.errors import StoreError
+from broker_core.logsetup import get_logger
 from broker_core.store.mapped_file import MappedFile, segment_name
 
 __all__ = ["MappedFileQueue"]
+
+log = get_logger(__name__)
 
 
 class MappedFileQueue:
@@ -41,6 +50,10 @@ class MappedFileQueue:
         if not self.directory.is_dir():
             return
         names = sorted(p.name for p in self.directory.iterdir() if p.is_file() and not p.name.startswith("."))
+        while names and names[-1].isdigit() and (self.directory / names[-1]).stat().st_size == 0:
+            empty = self.directory / names.pop()
+            log.warning("deleting an empty trailing segment (created just before a crash)", path=str(empty))
+            empty.unlink()
         for name in names:
             if not name.isdigit():
                 raise StoreError(f"unexpected file {self.directory / name}")

@@ -7,12 +7,13 @@ import functools
 import shutil
 import struct
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker_core.config.store import StoreConfig
-from broker_core.errors import StoreLockedError
+from broker_core.errors import StoreError, StoreLockedError
 from broker_core.message import BrokerMessage, decode_records, encode_properties
 from broker_core.store import GetMessageStatus, MessageStore
 
@@ -154,3 +155,49 @@ async def test_second_store_on_same_directory_is_refused(small_config: StoreConf
         assert store.get_message("g", "R", 0, 0, 1).status is GetMessageStatus.NO_MESSAGE_IN_QUEUE
     finally:
         await store.shutdown()
+
+
+def _empty_segment_after_last(directory: Path) -> Path:
+    """Create the 0-byte file a power cut leaves of a segment created just before it."""
+    names = sorted(p.name for p in directory.iterdir())
+    size = (directory / names[-1]).stat().st_size
+    empty = directory / f"{int(names[-1]) + size:020d}"
+    empty.touch()
+    return empty
+
+
+@async_test
+async def test_empty_trailing_segments_of_a_power_cut_are_dropped(small_config: StoreConfig) -> None:
+    await fill(small_config, 120)
+    small_config.abort_path.touch()
+    empties = [
+        _empty_segment_after_last(small_config.commit_log_dir),
+        _empty_segment_after_last(small_config.consume_queue_dir / "R" / "1"),
+    ]
+    store = MessageStore(small_config)
+    await store.start()
+    try:
+        assert store.recovery is not None and store.recovery.abnormal
+        assert not any(p.exists() and p.stat().st_size == 0 for p in empties)
+        for qid in range(3):
+            assert store.get_max_offset_in_queue("R", qid) == 40
+        assert ids(store, 1, 30) == [f"ID{i}" for i in range(91, 120, 3)]
+        await store.put_message(msg(1, 120))  # the log and the queue grow past the dropped files
+        await store.reput.wait_dispatched()
+        assert store.get_max_offset_in_queue("R", 1) == 41
+    finally:
+        await store.shutdown()
+
+
+@async_test
+async def test_empty_segment_before_a_full_one_still_stops_the_load(small_config: StoreConfig) -> None:
+    await fill(small_config, 120)
+    cq = small_config.consume_queue_dir / "R" / "1"
+    first = sorted(cq.iterdir())[0]
+    size = first.stat().st_size
+    (cq / f"{int(first.name) + size:020d}").write_bytes(bytes(size))  # a full segment after it
+    first.write_bytes(b"")  # ... and the first one empty: not a power-cut residue
+    store = MessageStore(small_config)
+    with pytest.raises(StoreError, match="has size 0"):
+        await store.start()
+    await store.shutdown()
