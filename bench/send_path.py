@@ -15,6 +15,7 @@ The best of ``--rounds`` rounds counts (a shared machine adds noise, never remov
 ``--profile FILE`` writes a cProfile of one round. Usage::
 
     python bench/send_path.py [--messages 20000] [--rounds 5] [--batch 4] [--serialize json|rocketmq]
+                              [--flush ASYNC_FLUSH|SYNC_FLUSH]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from broker_core import _accel, eventloop  # noqa: E402
 from broker_core.broker.app import BrokerApp  # noqa: E402
 from broker_core.config.broker import BrokerConfig  # noqa: E402
-from broker_core.config.store import StoreConfig  # noqa: E402
+from broker_core.config.store import FlushDiskType, StoreConfig  # noqa: E402
 from broker_core.remoting.channel import Channel  # noqa: E402
 from broker_core.remoting.codes import LanguageCode, SerializeType  # noqa: E402
 from broker_core.remoting.command import RemotingCommand  # noqa: E402
@@ -49,12 +50,14 @@ class _Transport:
     def __init__(self) -> None:
         self.written = 0
         self.frames = 0
+        self.parts = 0
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50001), "sockname": ("127.0.0.1", 10911)}.get(name, default)
 
     def writelines(self, data: list[bytes | memoryview]) -> None:
         self.frames += 1
+        self.parts += len(data)
         for d in data:
             self.written += len(d)
 
@@ -97,7 +100,11 @@ async def run(args: argparse.Namespace) -> list[float]:
     store = Path(tempfile.mkdtemp(prefix="send-path-"))
     app = BrokerApp(
         BrokerConfig(listen_port=0, broker_ip1="127.0.0.1"),
-        StoreConfig(store_path_root_dir=store, mapped_file_size_commit_log=256 * 1024 * 1024),
+        StoreConfig(
+            store_path_root_dir=store,
+            mapped_file_size_commit_log=256 * 1024 * 1024,
+            flush_disk_type=FlushDiskType[args.flush],
+        ),
     )
     await app.start()
     try:
@@ -118,6 +125,9 @@ async def run(args: argparse.Namespace) -> list[float]:
                 ch.data_received(chunk)
                 await asyncio.sleep(0)  # the loop's own work in between: dispatch (reput), flushes
             await app.store.reput.wait_dispatched()
+            deadline = time.monotonic() + 60
+            while tr.parts < args.messages and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)  # SYNC_FLUSH: the answers follow the group commits
             if prof:
                 prof.disable()
                 prof.dump_stats(args.profile)
@@ -139,11 +149,15 @@ def main() -> int:
     ap.add_argument("--body-size", type=int, default=1024)
     ap.add_argument("--serialize", choices=("json", "rocketmq"), default="json")
     ap.add_argument("--profile", help="cProfile output file for round 1")
+    ap.add_argument(
+        "--flush", choices=("ASYNC_FLUSH", "SYNC_FLUSH"), default="ASYNC_FLUSH",
+        help="SYNC_FLUSH: each answer waits for its group commit (the fdatasync CPU counts too)",
+    )  # fmt: skip
     args = ap.parse_args()
     res = eventloop.run(run(args))
     st = _accel.status()
     print(
-        f"send path ({args.serialize}, batch {args.batch}, {args.body_size} B, "
+        f"send path ({args.serialize}, {args.flush}, batch {args.batch}, {args.body_size} B, "
         f"{'compiled' if st.active else 'pure'}): best {min(res):.1f} us/msg, "
         f"rounds {' '.join(f'{x:.1f}' for x in res)}"
     )

@@ -13,6 +13,7 @@ reading pauses; the kernel's socket buffer then pushes back on the peer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import Callable, Coroutine
@@ -151,6 +152,12 @@ class Channel(asyncio.Protocol):
             if not cmd.is_oneway:
                 self.send_response(result)
             return
+        if isinstance(result, asyncio.Future):
+            # A future (the SYNC_FLUSH send path: answered by the group commit): a callback writes the
+            # answer, no task per request.
+            self._hold()
+            result.add_done_callback(functools.partial(self._future_done, cmd))
+            return
         if isinstance(result, Coroutine):
             try:
                 value, yielded = eager.step(result)
@@ -162,13 +169,24 @@ class Channel(asyncio.Protocol):
                     self._reply(value)
                 return
             result = eager.finish(result, yielded)
+        self._hold()
+        task = self._loop.create_task(self._await_result(cmd, result))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _hold(self) -> None:
+        """One more request answered later; past ``max_inflight`` of them, stop reading."""
         self._inflight += 1
         if self._inflight >= self._max_inflight and not self._paused and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
-        task = self._loop.create_task(self._await_result(cmd, result))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+    def _release(self) -> None:
+        """A held request was answered; resume reading once half of the limit is free again."""
+        self._inflight -= 1
+        if self._paused and self._inflight <= self._max_inflight // 2 and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
 
     async def _await_result(self, cmd: RemotingCommand, awaitable: Any) -> None:
         try:
@@ -179,15 +197,28 @@ class Channel(asyncio.Protocol):
             self._handler_failed(cmd, exc)
             response = None
         finally:
-            self._inflight -= 1
-            if self._paused and self._inflight <= self._max_inflight // 2 and self._transport is not None:
-                self._paused = False
-                self._transport.resume_reading()
+            self._release()
+        if response is not None and not cmd.is_oneway:
+            self._reply(response)
+
+    def _future_done(self, cmd: RemotingCommand, fut: asyncio.Future[Any]) -> None:
+        self._release()
+        if fut.cancelled():  # as a cancelled task: no answer (the peer times out)
+            return
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, Exception):
+                self._handler_failed(cmd, exc)
+            return
+        response = fut.result()
         if response is not None and not cmd.is_oneway:
             self._reply(response)
 
     def _handler_failed(self, cmd: RemotingCommand, exc: Exception) -> None:
-        log.exception("request handler failed", code=cmd.code, opaque=cmd.opaque, peer=self.remote_addr)
+        # exc_info=exc: also called from a future's callback, where no exception is being handled
+        log.error(
+            "request handler failed", code=cmd.code, opaque=cmd.opaque, peer=self.remote_addr, exc_info=exc
+        )
         if not cmd.is_oneway:
             self.send_response(cmd.make_response(ResponseCode.SYSTEM_ERROR, f"{type(exc).__name__}: {exc}"))
 

@@ -30,6 +30,7 @@ from broker_core.store.read_path import ReadLimits, read_messages
 from broker_core.store.recovery import RecoveryResult, recover
 from broker_core.store.results import GetResult, PutResult, PutStatus, QueryResult
 from broker_core.store.retention import CleanService
+from broker_core.tasks import then
 
 __all__ = ["MessageStore", "Replicator"]
 
@@ -207,9 +208,11 @@ class MessageStore:
             if replica is None or replica is PutStatus.PUT_OK:
                 return result
             return PutResult(replica, ar)
+        if replica is None and fut is not None:  # SYNC_FLUSH alone: chained, no coroutine
+            return then(fut, lambda status: result if status is PutStatus.PUT_OK else PutResult(status, ar))
         return self._await_append(result, fut, replica)
 
-    async def _await_append(
+    async def _await_append(  # flush and replication both (a coroutine: the rarer, costlier case)
         self,
         result: PutResult,
         fut: asyncio.Future[PutStatus] | None,

@@ -8,6 +8,7 @@ DLQ, then the store put. The properties string from the header is stored as rece
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import time
@@ -38,6 +39,7 @@ from broker_core.remoting.frame import encode_response_frame
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 from broker_core.store.results import PutResult, PutStatus
+from broker_core.tasks import then
 
 log = get_logger(__name__)
 
@@ -334,6 +336,8 @@ class SendProcessor:
         """The response now when the put is final (no coroutine on the ASYNC_FLUSH hot path)."""
         if isinstance(put, PutResult):
             return self._response(request, queue_id, put, topic, started, transaction_id)
+        if isinstance(put, asyncio.Future):  # SYNC_FLUSH: the channel writes it from a callback
+            return then(put, lambda r: self._response(request, queue_id, r, topic, started, transaction_id))
         return self._respond_later(request, queue_id, put, topic, started, transaction_id)
 
     async def _respond_later(

@@ -169,3 +169,54 @@ def test_connect_refused_is_a_clear_error() -> None:
     client = BlockingRemotingClient(connect_timeout=0.5)
     with pytest.raises(Exception, match="cannot connect"):
         client.invoke(f"127.0.0.1:{port}", RemotingCommand.request(ECHO))
+
+
+def test_a_future_answer_is_written_by_its_callback_without_a_task() -> None:
+    """A handler may return a future (the SYNC_FLUSH send path): answered when it resolves, errors as
+    SYSTEM_ERROR, and no task is created per request."""
+    LATER, LATER_FAILS = 1100, 1101
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[RemotingCommand]] = []
+        d = Dispatcher()
+
+        def later(req: RemotingCommand, ch: Channel) -> asyncio.Future[RemotingCommand]:
+            fut: asyncio.Future[RemotingCommand] = loop.create_future()
+            loop.call_later(0.01, fut.set_result, req.make_response(remark=f"later {req.opaque}"))
+            pending.append(fut)
+            return fut
+
+        def later_fails(req: RemotingCommand, ch: Channel) -> asyncio.Future[RemotingCommand]:
+            fut: asyncio.Future[RemotingCommand] = loop.create_future()
+            loop.call_later(0.01, fut.set_exception, OSError("disk gone"))
+            return fut
+
+        d.register(LATER, later)
+        d.register(LATER_FAILS, later_fails)
+        srv = RemotingServer(RemotingConfig(port=0), d)
+        await srv.start()
+        client = RemotingClient()
+        try:
+            addr = f"127.0.0.1:{srv.port}"
+            await client.invoke(addr, RemotingCommand.request(LATER))  # connect first
+            before = asyncio.all_tasks()
+            reqs = [
+                asyncio.ensure_future(client.invoke(addr, RemotingCommand.request(LATER))) for _ in range(20)
+            ]
+            for _ in range(500):  # until the server holds all 20 unanswered futures (bounded)
+                if len(pending) == 21:
+                    break
+                await asyncio.sleep(0.001)
+            assert len(pending) == 21 and not any(f.done() for f in pending[1:])
+            assert asyncio.all_tasks() - before - set(reqs) == set()  # the server made no task for them
+            answers = await asyncio.gather(*reqs)
+            assert all((a.remark or "").startswith("later ") for a in answers)
+            assert len({a.remark for a in answers}) == 20  # each request got its own answer
+            failed = await client.invoke(addr, RemotingCommand.request(LATER_FAILS))
+            assert failed.code == ResponseCode.SYSTEM_ERROR and "disk gone" in (failed.remark or "")
+        finally:
+            await client.close()
+            await srv.stop()
+
+    run(main())
