@@ -1,9 +1,10 @@
 """Dispatch: tail the commit log and feed consume queues, the index and the long-poll hook.
 
-``ReputService`` is an asyncio task woken by an :class:`asyncio.Event` that the write path sets after
-every append. On each wake-up it dispatches everything between ``reput_from_offset`` and the commit
-log's write position (in slices of ``batch_limit`` records, yielding to the loop between slices so a
-large backlog — e.g. after recovery — cannot starve request handling).
+``ReputService`` runs as loop callbacks: the write path calls ``wake()`` after every append, which
+queues one pass (``call_soon``) unless one is queued already. A pass dispatches everything between
+``reput_from_offset`` and the commit log's write position, in slices of ``batch_limit`` records with
+the loop's other work in between, so a large backlog — e.g. after recovery — cannot starve request
+handling.
 
 Dispatchers run in list order (the consume-queue builder first; the index builder slots in after it).
 After the dispatchers, ``arrival_listener(topic, queue_id, logic_offset + 1, tags_code, store_timestamp,
@@ -208,9 +209,9 @@ class ReputService:
         self.arrival_listener = arrival_listener
         self.delay_levels = dict(delay_levels or {})
         self.batch_limit = batch_limit
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._scheduled = False  # a pass is queued on the loop (call_soon)
         self._waiters: list[asyncio.Future[None]] = []
         #: the last pass stopped at a record whose end has not arrived yet (slaves only)
         self.tail_incomplete = False
@@ -219,22 +220,38 @@ class ReputService:
 
     # ---- control ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the task (on the running loop)."""
-        self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-reput")
-        self._wake.set()
+        """Start dispatching (on the running loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self.wake()
 
     def wake(self) -> None:
-        """Signal new data (called by the write path after every append)."""
-        self._wake.set()
+        """Signal new data (called by the write path after every append).
+
+        Queues one pass with ``call_soon`` unless one is queued already: every append of a loop turn
+        shares it, and there is no task, event or future per wake-up (one of each per loop turn was
+        measurable when a turn carries only a few messages, as under SYNC_FLUSH).
+        """
+        if not self._scheduled and self._running:
+            self._scheduled = True
+            loop = self._loop
+            assert loop is not None
+            loop.call_soon(self._pass)
 
     async def shutdown(self) -> None:
         """Dispatch what is left, then stop."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        if not self._running:
+            return
+        self._running = False
+        while True:
+            try:
+                more = self.do_reput()
+            except Exception:  # as in a pass: logged, and nothing more is dispatched
+                log.exception("reput failed", reput_from_offset=self.reput_from_offset)
+                break
+            if not more:
+                break
+            await asyncio.sleep(0)
         self._release_waiters()
 
     def dispatch_end(self) -> int:
@@ -248,36 +265,29 @@ class ReputService:
 
     async def wait_dispatched(self) -> None:
         """Return once everything written so far has been dispatched."""
-        while (
-            self.behind() > 0
-            and not self.tail_incomplete
-            and self._task is not None
-            and not self._task.done()
-        ):
+        while self.behind() > 0 and not self.tail_incomplete and self._running:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
-            self._wake.set()
+            self.wake()
             await fut
 
     # ---- work ---------------------------------------------------------------------------------
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            more = True
-            while more:
-                try:
-                    more = self.do_reput()
-                except Exception:  # a dispatcher bug must not kill dispatch for good
-                    log.exception("reput failed", reput_from_offset=self.reput_from_offset)
-                    self._release_waiters()  # nobody may hang on a record that cannot be dispatched
-                    more = False
-                if more:
-                    await asyncio.sleep(0)
-            if self._waiters and (self.behind() <= 0 or self.tail_incomplete):
-                self._release_waiters()  # (checked only when someone waits: this runs every pass)
-            if self._stopping:
-                return
+    def _pass(self) -> None:
+        """One slice of dispatch; queues the next slice (after the loop's other ready work) if more
+        is waiting, so a large backlog (e.g. after recovery) cannot starve request handling."""
+        self._scheduled = False
+        if not self._running:
+            return
+        try:
+            more = self.do_reput()
+        except Exception:  # a dispatcher bug must not kill dispatch for good
+            log.exception("reput failed", reput_from_offset=self.reput_from_offset)
+            self._release_waiters()  # nobody may hang on a record that cannot be dispatched
+            return
+        if more:
+            self.wake()
+        elif self._waiters and (self.behind() <= 0 or self.tail_incomplete):
+            self._release_waiters()
 
     def _release_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []
