@@ -4,8 +4,9 @@ The broker owns the consume position. A pop hands out messages under an invisibl
 (:mod:`broker_core.broker.pop.leases`); ack ends the lease; a lease that runs out is *revived*:
 the message is copied to the group's pop retry topic ``%RETRY%<group>_<topic>`` (reconsume count +1,
 ``RETRY_TOPIC`` = the original topic; after ``retryMaxTimes`` to ``%DLQ%<group>``) and its original
-offset counts as done, so it is re-delivered exactly once per expiry. Pops serve the retry topic
-first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
+offset counts as done, so it is re-delivered exactly once per expiry. One timer, armed for the
+earliest lease deadline, starts the revive pass; a pop or an ack re-arms it only when it brings that
+deadline forward. Pops serve the retry topic first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
 worker thread: the write and its fsync must not stall the loop) and at shutdown, and every change
 is journaled before it is answered (:mod:`broker_core.broker.pop.journal`), so leases and acks
 survive a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
@@ -55,6 +56,7 @@ from broker_core.remoting.headers.pop import (
     ReceiptHandleError,
     pop_retry_topic,
 )
+from broker_core.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -82,13 +84,17 @@ class PopService:
         self._file = ConfigFile(store_root / "config" / "popLeases.json")
         self.table = LeaseTable()
         self._journal = journal.LeaseJournal(store_root / "config" / "popLeases.journal")
-        self._changed = asyncio.Event()
+        #: the revive timer: armed for the earliest lease deadline (wall-clock ms), and the pass
+        #: it started while that pass runs
+        self._revive_handle: asyncio.TimerHandle | None = None
+        self._revive_due: int | None = None
+        self._reviving: asyncio.Task[None] | None = None
+        self._running = False
         self._persist_handle: asyncio.TimerHandle | None = None
         #: the snapshot write in flight (a worker thread), and whether the table changed since
         #: the last snapshot was taken
         self._saving: asyncio.Task[None] | None = None
         self._dirty = False
-        self._task: asyncio.Task[None] | None = None
         self._parked: dict[str, list[_Parked]] = {}
         self._parked_count = 0
         self.revived = 0
@@ -118,13 +124,15 @@ class PopService:
             self._persist_now()  # empties the journal once the snapshot holds it
         else:
             self._journal.reset()
-        self._task = asyncio.get_running_loop().create_task(self._revive_loop(), name="pop-revive")
+        self._running = True
+        self._schedule_revive()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._running = False
+        if self._revive_handle is not None:
+            self._revive_handle.cancel()
+            self._revive_handle = None
+        await cancel_and_wait(self._reviving)
         entries = {id(e): e for waiters in self._parked.values() for e in waiters}
         self._parked.clear()
         for entry in entries.values():
@@ -139,8 +147,8 @@ class PopService:
         self._journal.close()
 
     def _touch(self) -> None:
-        """A lease changed: wake the revive task and schedule a write of the table."""
-        self._changed.set()
+        """A lease changed: re-arm the revive timer if needed and schedule a write of the table."""
+        self._schedule_revive()
         self._dirty = True
         if self._persist_handle is None and self._saving is None:
             delay = self.ctx.config.pop_ck_persist_delay_ms / 1000
@@ -412,17 +420,37 @@ class PopService:
         return request.make_response(ResponseCode.SUCCESS, None, ext)
 
     # ------------------------------------------------------------------ revive
-    async def _revive_loop(self) -> None:
-        while True:
-            self._changed.clear()
-            deadline = self.table.next_deadline()
-            timeout = None if deadline is None else max(0.0, (deadline - _now()) / 1000)
-            if timeout is None or timeout > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
-                continue
+    def _schedule_revive(self) -> None:
+        """Arm the revive timer for the earliest live deadline, unless it is armed for an earlier one.
+
+        Runs after every pop, ack and invisible-time change, so it must be cheap: a look at the top
+        of the deadline heap and, only when a lease now expires before the armed time (an
+        invisible-time change to 0, say), a new timer. A new lease (deadline = now + invisible
+        time) or an ack (a deadline gone) leaves the timer alone; if it fires with nothing due, the
+        pass finds nothing and arms the timer again.
+        """
+        if self._reviving is not None or not self._running:
+            return  # the pass in progress arms the timer when it ends
+        deadline = self.table.next_deadline()
+        if deadline is None or (self._revive_due is not None and self._revive_due <= deadline):
+            return
+        if self._revive_handle is not None:
+            self._revive_handle.cancel()
+        self._revive_due = deadline
+        delay = max(0.0, (deadline - _now()) / 1000)
+        self._revive_handle = asyncio.get_running_loop().call_later(delay, self._revive_now)
+
+    def _revive_now(self) -> None:
+        self._revive_handle = None
+        self._revive_due = None
+        self._reviving = asyncio.get_running_loop().create_task(self._revive_pass(), name="pop-revive")
+
+    async def _revive_pass(self) -> None:
+        """Revive (or, for FIFO queues, rewind) every lease past its deadline."""
+        try:
+            expired = self.table.pop_expired(_now())
             rewound: set[str] = set()
-            for key, offset, _lease in self.table.pop_expired(_now()):
+            for key, offset, _lease in expired:
                 q = self.table.get(key)
                 if key in self._order_keys and q is not None:  # FIFO: deliver the same again, in order
                     q.next_offset = min(q.next_offset, offset)
@@ -439,9 +467,13 @@ class PopService:
                 q = self.table.get(key)
                 if q is not None:
                     self.ctx.offsets.commit(key[0], key[1], key[2], q.committed())
-            self._touch()
+            if expired:
+                self._touch()
             for topic in rewound:
                 self.notify_arrival(topic)
+        finally:
+            self._reviving = None
+            self._schedule_revive()
 
     async def _revive(self, key: Key, offset: int) -> None:
         """Copy an expired message to the pop retry topic (or the DLQ past the retry limit)."""
