@@ -29,6 +29,7 @@ from broker_core.broker.locks import RebalanceLockManager
 from broker_core.broker.long_polling import PullHoldService
 from broker_core.broker.metrics import MetricsServer, broker_registry
 from broker_core.broker.offsets import ConsumerOffsetManager
+from broker_core.broker.persist import SnapshotFile
 from broker_core.broker.pop.service import PopService
 from broker_core.broker.processors.admin import AdminProcessor
 from broker_core.broker.processors.client import ClientProcessor
@@ -249,13 +250,18 @@ class BrokerApp:
         interval = self.config.flush_consumer_offset_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(self.ctx.offsets.persist)
-                self.schedule.persist()
-                if self.ctx.filters is not None:
-                    self.ctx.filters.persist()
-            except OSError:
-                log.exception("persisting consumer offsets failed")
+            owners: list[SnapshotFile] = [self.ctx.offsets, self.schedule]
+            if self.ctx.filters is not None:
+                owners.append(self.ctx.filters)
+            for owner in owners:  # taken on the loop, written by a worker thread
+                snap = owner.snapshot()
+                if snap is None:
+                    continue
+                try:
+                    await asyncio.to_thread(snap.write)
+                except OSError:
+                    log.exception("persisting broker metadata failed", file=snap.file.path.name)
+                    owner.mark_dirty()
 
     async def _scan_clients(self) -> None:
         while True:

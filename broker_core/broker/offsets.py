@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from broker_core.broker.persist import ConfigFile
+from broker_core.broker.persist import ConfigFile, SnapshotFile
 
 TOPIC_GROUP_SEPARATOR = "@"
 
 
-class ConsumerOffsetManager:
+class ConsumerOffsetManager(SnapshotFile):
     def __init__(self, config_dir: Path) -> None:
         self.table: dict[str, dict[int, int]] = {}
         self._file = ConfigFile(config_dir / "consumerOffset.json")

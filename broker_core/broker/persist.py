@@ -3,6 +3,11 @@
 To write ``X``: write ``X.tmp``, copy the current ``X`` to ``X.bak``, replace ``X`` with
 ``X.tmp``. To read: ``X``, or ``X.bak`` when ``X`` is missing, empty or unparsable. The text is
 fastjson-style (tab-indented, unquoted integer map keys), so Apache tools can read our files.
+
+Files written periodically while the broker serves (consumer offsets, delay offsets, consumer
+filters) are written as a :class:`Snapshot`: the object is built on the event loop (consistent; no
+table mutated under a worker thread's iteration) and written, with its fsync, by a worker thread
+(milliseconds on a busy disk that must not stall the loop).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,3 +58,35 @@ class ConfigFile:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.warning("config file unreadable, trying backup", path=str(candidate), error=str(exc))
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A file's content taken on the loop, to be written anywhere (a worker thread)."""
+
+    file: ConfigFile
+    obj: Any
+
+    def write(self) -> None:
+        self.file.save(self.obj)
+
+
+class SnapshotFile:
+    """Mixin of a table persisted to ``self._file`` and marked ``self._dirty`` when it changes."""
+
+    _file: ConfigFile
+    _dirty: bool
+
+    def to_json_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def snapshot(self) -> Snapshot | None:
+        """The content to write when it changed since the last snapshot, else None."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return Snapshot(self._file, self.to_json_dict())
+
+    def mark_dirty(self) -> None:
+        """Writing the last snapshot failed: write it again next time."""
+        self._dirty = True

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from broker_core.broker.persist import ConfigFile
+from broker_core.broker.persist import ConfigFile, SnapshotFile
 from broker_core.broker.topics import SCHEDULE_TOPIC, TRANS_HALF_TOPIC
 from broker_core.logsetup import get_logger
 from broker_core.message.model import BrokerMessage, MessageExt
@@ -68,7 +68,7 @@ def delayed_destination(
     return SCHEDULE_TOPIC, level - 1, props
 
 
-class ScheduleMessageService:
+class ScheduleMessageService(SnapshotFile):
     """One delivery task per delay level; see module docstring."""
 
     def __init__(self, store: MessageStore, levels: Mapping[int, int], config_dir: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from broker_core.broker.filtering.sql92 import CompiledSelector, FilterSyntaxError, compile_selector
-from broker_core.broker.persist import ConfigFile
+from broker_core.broker.persist import ConfigFile, SnapshotFile
 from broker_core.logsetup import get_logger
 from broker_core.remoting.body.heartbeat import SubscriptionData
 
@@ -74,7 +74,7 @@ def _compile(expression: str, expression_type: str) -> CompiledSelector | None:
         return None
 
 
-class ConsumerFilterManager:
+class ConsumerFilterManager(SnapshotFile):
     def __init__(self, config_dir: Path) -> None:
         #: topic -> consumer group -> filter data
         self.table: dict[str, dict[str, ConsumerFilterData]] = {}

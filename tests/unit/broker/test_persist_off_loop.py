@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from broker_core.broker.offsets import ConsumerOffsetManager
 from broker_core.broker.pop.service import PopService
 from broker_core.broker.timer.service import TimerService
 
@@ -89,3 +90,24 @@ def test_timer_checkpoint_write_runs_in_a_worker_thread_while_the_loop_keeps_run
         assert slow.saves[-1] == (loop_thread, {"lastTimerQueueOffset": 9, "pending": 0})
 
     asyncio.run(main())
+
+
+def test_offset_snapshots_are_taken_on_the_loop_and_a_failed_write_is_retried(tmp_path: Path) -> None:
+    """consumerOffset.json (also delayOffset.json, consumerFilter.json) is built on the loop and only
+    written in a worker thread: building it there raced with the loop adding keys ("dictionary
+    changed size during iteration" ended the persisting task for good)."""
+    offsets = ConsumerOffsetManager(tmp_path)
+    assert offsets.snapshot() is None  # nothing changed
+    offsets.commit("g", "t", 0, 5)
+    snap = offsets.snapshot()
+    assert snap is not None and offsets.snapshot() is None  # taken once per change
+    offsets.commit("g", "t2", 1, 9)  # the loop goes on changing the table: the snapshot keeps its content
+    assert snap.obj == {"offsetTable": {"t@g": {0: 5}}}
+    snap.write()
+    reread = ConsumerOffsetManager(tmp_path)
+    reread.load()
+    assert reread.table == {"t@g": {0: 5}}
+    again = offsets.snapshot()
+    assert again is not None and again.obj["offsetTable"]["t2@g"] == {1: 9}
+    offsets.mark_dirty()  # its write failed: the next round writes the table again
+    assert offsets.snapshot() is not None
