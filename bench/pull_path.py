@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from send_path import TOPIC, _Transport  # noqa: E402
+from send_path import TOPIC, _Transport, base_parser  # noqa: E402
 
 from broker_core import _accel, eventloop  # noqa: E402
 from broker_core.broker.app import BrokerApp  # noqa: E402
@@ -113,13 +113,8 @@ async def run(args: argparse.Namespace) -> list[float]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--messages", type=int, default=40000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=4, help="frames per data_received call")
+    ap = base_parser(__doc__, 40000)
     ap.add_argument("--max-nums", type=int, default=32, help="maxMsgNums of each pull")
-    ap.add_argument("--body-size", type=int, default=1024)
-    ap.add_argument("--profile", help="cProfile output file for round 1")
     args = ap.parse_args()
     res = eventloop.run(run(args))
     st = _accel.status()

@@ -141,14 +141,20 @@ async def run(args: argparse.Namespace) -> list[float]:
         await app.stop()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--messages", type=int, default=20000)
+def base_parser(doc: str | None, messages: int) -> argparse.ArgumentParser:
+    """The options every in-process path benchmark shares (this one and ``pull_path.py``)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    ap.add_argument("--messages", type=int, default=messages)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=4, help="frames per data_received call")
     ap.add_argument("--body-size", type=int, default=1024)
-    ap.add_argument("--serialize", choices=("json", "rocketmq"), default="json")
     ap.add_argument("--profile", help="cProfile output file for round 1")
+    return ap
+
+
+def main() -> int:
+    ap = base_parser(__doc__, 20000)
+    ap.add_argument("--serialize", choices=("json", "rocketmq"), default="json")
     ap.add_argument(
         "--flush", choices=("ASYNC_FLUSH", "SYNC_FLUSH"), default="ASYNC_FLUSH",
         help="SYNC_FLUSH: each answer waits for its group commit (the fdatasync CPU counts too)",
