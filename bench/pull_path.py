@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import cProfile
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,14 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from send_path import TOPIC, _Transport, base_parser  # noqa: E402
+from send_path import TOPIC, base_parser, in_process_broker, server_channel  # noqa: E402
 
 from broker_core import _accel, eventloop  # noqa: E402
-from broker_core.broker.app import BrokerApp  # noqa: E402
-from broker_core.config.broker import BrokerConfig  # noqa: E402
-from broker_core.config.store import StoreConfig  # noqa: E402
 from broker_core.message.model import BrokerMessage  # noqa: E402
-from broker_core.remoting.channel import Channel  # noqa: E402
 from broker_core.remoting.codes import LanguageCode  # noqa: E402
 from broker_core.remoting.command import RemotingCommand  # noqa: E402
 from broker_core.remoting.frame import encode_frame  # noqa: E402
@@ -59,14 +54,7 @@ def pull_frame(queue_id: int, offset: int, max_nums: int, opaque: int) -> bytes:
 
 
 async def run(args: argparse.Namespace) -> list[float]:
-    store = Path(tempfile.mkdtemp(prefix="pull-path-"))
-    app = BrokerApp(
-        BrokerConfig(listen_port=0, broker_ip1="127.0.0.1"),
-        StoreConfig(store_path_root_dir=store, mapped_file_size_commit_log=256 * 1024 * 1024),
-    )
-    await app.start()
-    try:
-        app.ctx.topics.create_in_send(TOPIC, "TBW102", QUEUES)
+    async with in_process_broker("pull-path-") as app:
         body = b"x" * args.body_size
         for i in range(args.messages):
             msg = BrokerMessage(
@@ -86,9 +74,7 @@ async def run(args: argparse.Namespace) -> list[float]:
                     frames.append(pull_frame(q, start, args.max_nums, opaque))
                     opaque += 1
             chunks = [b"".join(frames[i : i + args.batch]) for i in range(0, len(frames), args.batch)]
-            ch = Channel(app.dispatcher, max_frame_length=16 * 1024 * 1024)
-            tr = _Transport()
-            ch.connection_made(tr)  # type: ignore[arg-type]
+            ch, tr = server_channel(app)
             prof = cProfile.Profile() if args.profile and r == 1 else None
             t0 = time.process_time()
             if prof:
@@ -108,8 +94,6 @@ async def run(args: argparse.Namespace) -> list[float]:
                 results.append(el / (per_queue * QUEUES) * 1e6)
             await asyncio.sleep(0)
         return results
-    finally:
-        await app.stop()
 
 
 def main() -> int:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -96,27 +99,43 @@ def request_frames(n: int, serialize: SerializeType, body_size: int) -> list[byt
     return out
 
 
-async def run(args: argparse.Namespace) -> list[float]:
-    store = Path(tempfile.mkdtemp(prefix="send-path-"))
+@contextlib.asynccontextmanager
+async def in_process_broker(prefix: str, flush: str = "ASYNC_FLUSH") -> AsyncIterator[BrokerApp]:
+    """A started broker on a temporary store (no NameServer), with topic TOPIC of 8 queues."""
+    store = Path(tempfile.mkdtemp(prefix=prefix))
     app = BrokerApp(
         BrokerConfig(listen_port=0, broker_ip1="127.0.0.1"),
         StoreConfig(
             store_path_root_dir=store,
             mapped_file_size_commit_log=256 * 1024 * 1024,
-            flush_disk_type=FlushDiskType[args.flush],
+            flush_disk_type=FlushDiskType[flush],
         ),
     )
     await app.start()
     try:
         app.ctx.topics.create_in_send(TOPIC, "TBW102", 8)
+        yield app
+    finally:
+        await app.stop()
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def server_channel(app: BrokerApp) -> tuple[Channel, _Transport]:
+    """A server channel of ``app`` on an in-memory transport."""
+    ch = Channel(app.dispatcher, max_frame_length=16 * 1024 * 1024)
+    tr = _Transport()
+    ch.connection_made(tr)  # type: ignore[arg-type]
+    return ch, tr
+
+
+async def run(args: argparse.Namespace) -> list[float]:
+    async with in_process_broker("send-path-", args.flush) as app:
         st = SerializeType.ROCKETMQ if args.serialize == "rocketmq" else SerializeType.JSON
         frames = request_frames(args.messages, st, args.body_size)
         chunks = [b"".join(frames[i : i + args.batch]) for i in range(0, len(frames), args.batch)]
         results = []
         for r in range(args.rounds + 1):  # round 0 warms up (topic, mapped file, caches)
-            ch = Channel(app.dispatcher, max_frame_length=16 * 1024 * 1024)
-            tr = _Transport()
-            ch.connection_made(tr)  # type: ignore[arg-type]
+            ch, tr = server_channel(app)
             prof = cProfile.Profile() if args.profile and r == 1 else None
             t0 = time.process_time()
             if prof:
@@ -137,8 +156,6 @@ async def run(args: argparse.Namespace) -> list[float]:
             if r:
                 results.append(el / args.messages * 1e6)
         return results
-    finally:
-        await app.stop()
 
 
 def base_parser(doc: str | None, messages: int) -> argparse.ArgumentParser:
