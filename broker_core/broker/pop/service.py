@@ -6,11 +6,14 @@ the message is copied to the group's pop retry topic ``%RETRY%<group>_<topic>`` 
 ``RETRY_TOPIC`` = the original topic; after ``retryMaxTimes`` to ``%DLQ%<group>``) and its original
 offset counts as done, so it is re-delivered exactly once per expiry. One timer, armed for the
 earliest lease deadline, starts the revive pass; a pop or an ack re-arms it only when it brings that
-deadline forward. Pops serve the retry topic first. The lease table is written to ``config/popLeases.json`` shortly after every change (by a
-worker thread: the write and its fsync must not stall the loop) and at shutdown, and every change
-is journaled before it is answered (:mod:`broker_core.broker.pop.journal`), so leases and acks
-survive a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an arrival on the topic or its
-retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too many pops are already parked).
+deadline forward. Pops serve the retry topic first.
+
+The lease table is written to ``config/popLeases.json`` shortly after every change (by a worker
+thread: the write and its fsync must not stall the loop) and at shutdown, and every change is
+journaled before it is answered (:mod:`broker_core.broker.pop.journal`), so leases and acks survive
+a restart, also a crash. A pop that finds nothing waits up to ``pollTime`` for an arrival on the
+topic or its retry topic (POLLING_TIMEOUT when none comes; POLLING_FULL when too many pops are
+already parked).
 
 FIFO (``order=true`` in the pop header, as 5.x proxies send for a group with
 ``consumeMessageOrderly``): a queue with popped, un-acked messages is *locked* — no further pop gets
