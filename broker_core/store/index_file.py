@@ -190,8 +190,14 @@ class IndexFile:
         return [_ENTRY.unpack_from(self.mm, base + k * INDEX_ENTRY_SIZE) for k in range(1, self.index_count)]
 
     def sync(self) -> None:
-        """Force the file to disk (worker thread or shutdown)."""
-        self.mm.flush()
+        """Force the file to disk (worker thread or shutdown).
+
+        ``os.fdatasync`` rather than ``mmap.flush``: both write back the shared mapping's dirty pages
+        on Linux (see :mod:`broker_core.store.mapped_file`), but ``mmap.flush`` keeps the GIL for the
+        whole ``msync``, so syncing a full index file (hundreds of MB) from the worker thread would
+        stop the broker's loop until the disk is done.
+        """
+        os.fdatasync(self._fd)
 
     def close(self) -> None:
         """Unmap and close."""

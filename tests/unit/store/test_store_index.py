@@ -6,10 +6,13 @@ import asyncio
 import dataclasses
 import functools
 import json
+import os
 import struct
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from broker_core.config.store import StoreConfig
 from broker_core.message import BrokerMessage, decode_records, encode_properties
@@ -71,6 +74,19 @@ def test_golden_bytes_from_spec_table(tmp_path: Path) -> None:
     assert g.select_phy_offsets("T#a", 10, t0 + 5000, 2**62) == [500]
     assert g.select_phy_offsets("T#b", 10, 0, 2**62) == [300]
     g.close()
+
+
+def test_sync_releases_the_gil_by_using_fdatasync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full index file is synced from a worker thread; ``mmap.flush`` would hold the GIL (and so
+    stop the broker's loop) for the whole ``msync`` of hundreds of MB, ``os.fdatasync`` does not."""
+    f = IndexFile(tmp_path / "idx", 64, 128, create=True)
+    assert f.put_key("k", 1, 1000)
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+    f.sync()
+    assert synced and os.fstat(synced[0]).st_ino == (tmp_path / "idx").stat().st_ino
+    f.close()
 
 
 def test_full_file_refuses(tmp_path: Path) -> None:
