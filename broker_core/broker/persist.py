@@ -12,6 +12,7 @@ table mutated under a worker thread's iteration) and written, with its fsync, by
 
 from __future__ import annotations
 
+import abc
 import os
 import shutil
 from collections.abc import Callable
@@ -71,14 +72,15 @@ class Snapshot:
         self.file.save(self.obj)
 
 
-class SnapshotFile:
-    """Mixin of a table persisted to ``self._file`` and marked ``self._dirty`` when it changes."""
+class SnapshotFile(abc.ABC):
+    """Base of a table persisted to ``self._file`` and marked ``self._dirty`` when it changes."""
 
     _file: ConfigFile
     _dirty: bool
 
+    @abc.abstractmethod
     def to_json_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The file's content (fastjson-shaped), built from the table as it is now."""
 
     def snapshot(self) -> Snapshot | None:
         """The content to write when it changed since the last snapshot, else None."""
