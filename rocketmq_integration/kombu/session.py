@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 
 from broker_core.message.model import Message, MessageExt
+from broker_core.message.namespace import DLQ_PREFIX, RETRY_PREFIX
 from broker_core.remoting.blocking import BlockingConnection
 from broker_core.remoting.body.kv import KVTable
 from broker_core.remoting.body.route import MASTER_ID
@@ -260,7 +261,7 @@ class Session:
         await self.unbind(bindings)
         admin = await self.admin()
         await admin.delete_subscription_group(group)
-        for topic in [*topics, f"%RETRY%{group}", f"%DLQ%{group}"]:
+        for topic in [*topics, RETRY_PREFIX + group, DLQ_PREFIX + group]:
             self._topics.discard(topic)
             if await self.has_topic(topic):
                 await admin.delete_topic(topic)
