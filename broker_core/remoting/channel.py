@@ -25,6 +25,7 @@ from broker_core.errors import (
     RemotingTimeoutError,
 )
 from broker_core.logsetup import get_logger
+from broker_core.pending import Pending
 from broker_core.remoting import eager
 from broker_core.remoting.codes import ResponseCode
 from broker_core.remoting.command import FLAG_RESPONSE, RemotingCommand
@@ -152,9 +153,13 @@ class Channel(asyncio.Protocol):
             if not cmd.is_oneway:
                 self.send_response(result)
             return
-        if isinstance(result, asyncio.Future):
-            # A future (the SYNC_FLUSH send path: answered by the group commit): a callback writes the
-            # answer, no task per request.
+        if isinstance(result, Pending):
+            # The SYNC_FLUSH send path: the group commit resolves it and the answer is written from
+            # there, no task and no loop turn per request.
+            self._hold()
+            result.listen(functools.partial(self._pending_done, cmd))
+            return
+        if isinstance(result, asyncio.Future):  # answered by a done-callback, no task per request
             self._hold()
             result.add_done_callback(functools.partial(self._future_done, cmd))
             return
@@ -211,6 +216,15 @@ class Channel(asyncio.Protocol):
                 self._handler_failed(cmd, exc)
             return
         response = fut.result()
+        if response is not None and not cmd.is_oneway:
+            self._reply(response)
+
+    def _pending_done(self, cmd: RemotingCommand, response: Any, exc: BaseException | None) -> None:
+        self._release()
+        if exc is not None:
+            if isinstance(exc, Exception):
+                self._handler_failed(cmd, exc)
+            return
         if response is not None and not cmd.is_oneway:
             self._reply(response)
 

@@ -5,21 +5,22 @@
 * :class:`AsyncFlushService` (ASYNC_FLUSH): a put completes right after the append. A task flushes every
   ``flush_interval_commit_log`` ms once ``flush_commit_log_least_pages`` pages are dirty, or everything
   after ``flush_commit_log_thorough_interval`` ms.
-* :class:`GroupCommitService` (SYNC_FLUSH): ``submit`` returns a future resolved when the flushed
-  position passes the put's end offset. A thread of its own runs ``fdatasync`` back to back while
-  anything appended is not on disk (and parks when everything is): each sync covers every byte
-  appended before it started, so all producers waiting at that moment share it (group commit), and
-  producers that arrive during a sync are covered by the next one, which starts as soon as the
-  previous returns (no timer on this path). Appends go on on the loop meanwhile. Each finished sync
-  reaches the loop as one callback that answers every covered producer at once (Apache's
+* :class:`GroupCommitService` (SYNC_FLUSH): ``submit`` returns a :class:`~broker_core.pending.Pending`
+  resolved when the flushed position passes the put's end offset. The ``fdatasync`` calls run in a
+  helper process (:mod:`.syncer`, :mod:`.sync_helper`; a worker thread where no process can be
+  started). After every loop turn that appended, the loop asks for a sync up to what is written; the
+  helper, whenever it is free, syncs once for every request waiting, so all producers that arrived
+  meanwhile share one sync (group commit) and it syncs back to back while producers keep coming (no
+  timer on this path). Appends go on on the loop meanwhile. Each finished sync
+  reaches the loop as one socket event that answers every covered producer at once (Apache's
   ``GroupCommitService`` swaps a write and a read request list around ``MappedFile.flush``; the
   waiters here are a deque in end-offset order). One timer per service (not per put) answers
   FLUSH_DISK_TIMEOUT to puts older than ``sync_flush_timeout`` ms. While one sync has been running
   longer than ``osPageCacheBusyTimeOutMills`` (the disk stalls), :meth:`stalled_ms` makes the store
   refuse new puts with OS_PAGECACHE_BUSY (answered SYSTEM_ERROR "[PC_SYNCHRONIZED]broker busy")
   instead of queueing ever more waiters — the back-pressure Apache applies when its put lock is held
-  too long. The sync thread reads segment positions written by the loop; it relies on an append
-  storing its bytes before it advances ``wrote_position`` (so a sync never claims unwritten bytes).
+  too long. A sync is asked for up to a segment's ``wrote_position``, which an append advances only
+  after storing its bytes (so a sync never claims unwritten bytes).
 
 :class:`ConsumeQueueFlushService` flushes the consume queues every ``flush_interval_consume_queue`` ms
 and persists the checkpoint on its thorough flush. Every service does a final full flush on shutdown.
@@ -32,17 +33,18 @@ import abc
 import asyncio
 import collections
 import contextlib
-import threading
 import time
 from typing import Protocol
 
 from broker_core.config.store import FlushDiskType, StoreConfig
 from broker_core.logsetup import get_logger
+from broker_core.pending import Pending
 from broker_core.store.checkpoint import StoreCheckpoint
 from broker_core.store.commit_log import CommitLog
 from broker_core.store.consume_queues import ConsumeQueueStore
 from broker_core.store.mapped_file import MappedFile
 from broker_core.store.results import PutStatus
+from broker_core.store.syncer import Syncer, make_syncer
 
 __all__ = [
     "AsyncFlushService",
@@ -67,8 +69,8 @@ class CommitLogFlusher(Protocol):
     def start(self) -> None:
         """Start the background task on the running loop."""
 
-    def submit(self, next_offset: int, wait: bool) -> asyncio.Future[PutStatus] | None:
-        """Called after an append ending at ``next_offset``; a future means "await it before acking"."""
+    def submit(self, next_offset: int, wait: bool) -> Pending[PutStatus] | None:
+        """Called after an append ending at ``next_offset``; a pending result means "answer after it"."""
 
     async def shutdown(self) -> None:
         """Stop, after flushing everything written."""
@@ -127,7 +129,7 @@ class AsyncFlushService(_Periodic):
         self._checkpoint = checkpoint
         self._last_thorough = _now_ms()
 
-    def submit(self, next_offset: int, wait: bool) -> asyncio.Future[PutStatus] | None:
+    def submit(self, next_offset: int, wait: bool) -> Pending[PutStatus] | None:
         """Nothing to wait for: the periodic task catches up."""
         return None
 
@@ -159,123 +161,138 @@ class AsyncFlushService(_Periodic):
 class GroupCommitService:
     """SYNC_FLUSH commit-log flusher with group commit (see module docstring).
 
-    Threads: ``submit``, the expiry timer and ``_synced`` run on the event loop; ``_sync_loop`` runs in
-    the service's own thread and does nothing but pick the next range (the written end of the segment
-    after what it last synced) and ``fdatasync`` it. It never sleeps on a timer: it syncs again at once
-    while anything appended is not yet on disk, and parks on an event only when everything is. Each
-    finished sync is handed to the loop by one ``call_soon_threadsafe``, which publishes the flushed
-    position and answers, oldest first, every waiter whose end offset it covers.
+    Everything here runs on the event loop; only the ``fdatasync`` itself runs elsewhere, in the
+    :mod:`~broker_core.store.syncer` (a helper process, or a worker thread as the fallback), with up
+    to ``syncer.depth`` requests in flight (the thread takes one at a time). ``submit`` queues the
+    waiter and schedules one ``_kick`` for the end of the loop turn (so every put read in that turn
+    shares a request). ``_kick`` asks for each segment written past the last request, up to its
+    written end; as answers come, oldest first, ``_sync_done`` publishes the flushed position and
+    answers every waiter it covers. A failed sync is logged and asked for again from the flushed
+    position after ``_RETRY_S``; answers to requests sent before the failure are not trusted.
     """
 
-    def __init__(self, config: StoreConfig, commit_log: CommitLog, checkpoint: StoreCheckpoint) -> None:
+    def __init__(
+        self, config: StoreConfig, commit_log: CommitLog, checkpoint: StoreCheckpoint, *, helper: bool = True
+    ) -> None:
         self._timeout = config.sync_flush_timeout / 1000
         self._commit_log = commit_log
         self._queue = commit_log.queue
         self._checkpoint = checkpoint
-        #: (end offset, deadline, store timestamp, future), in end-offset order (appends are ordered)
-        self._waiters: collections.deque[tuple[int, float, int, asyncio.Future[PutStatus]]] = (
-            collections.deque()
-        )
+        self._helper = helper
+        #: (end offset, deadline, store timestamp, pending), in end-offset order (appends are ordered)
+        self._waiters: collections.deque[tuple[int, float, int, Pending[PutStatus]]] = collections.deque()
         #: end offset and store timestamp of the newest append (for the checkpoint without waiters)
         self._mark = (0, 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._idle = False
-        self._stopping = False
+        self._syncer: Syncer | None = None
+        #: requests in flight, oldest first: segment, written end it claims, generation (a failed
+        #: sync starts a new generation; answers to older requests are not trusted)
+        self._inflight: collections.deque[tuple[MappedFile, int, int]] = collections.deque()
+        self._gen = 0
+        #: when the oldest request in flight began to be served (ms; 0: none in flight)
         self._sync_started = 0
-        #: owned by the sync thread: global offset synced so far; syncs posted vs. published
-        self._synced_to = 0
-        self._posted = 0
-        self._published = 0
-        #: counters for benchmarks: fdatasync calls and the waiters they answered
+        self._kick_pending = False
+        self._stopping = False
+        self._idle: asyncio.Future[None] | None = None
+        #: counters for benchmarks: syncs done and the waiters they answered
         self.syncs = 0
         self.answered = 0
 
     def start(self) -> None:
-        """Start the sync thread (the loop is the running one)."""
-        self._loop = asyncio.get_running_loop()
+        """Start the syncer (the loop is the running one)."""
+        self._loop = loop = asyncio.get_running_loop()
         self._stopping = False
-        self._synced_to = self._queue.flushed_where
-        self._posted = self._published = 0
-        self._wake.clear()
-        self._thread = threading.Thread(target=self._sync_loop, name="store-group-commit", daemon=True)
-        self._thread.start()
+        self._syncer = make_syncer(loop, self._sync_done, process=self._helper)
+        self._schedule_kick()  # anything appended before start (recovery) gets synced too
 
-    def submit(self, next_offset: int, wait: bool) -> asyncio.Future[PutStatus] | None:
-        """After an append ending at ``next_offset``; with ``wait`` a future resolved once it is durable."""
+    def submit(self, next_offset: int, wait: bool) -> Pending[PutStatus] | None:
+        """After an append ending at ``next_offset``; with ``wait`` a pending resolved once it is durable."""
         self._mark = (next_offset, self._commit_log.last_store_timestamp)
-        if self._idle:  # the sync thread is parked: ring it (a busy one looks again by itself)
-            self._idle = False
-            self._wake.set()
+        syncer = self._syncer
+        if syncer is not None and len(self._inflight) < syncer.depth:
+            self._schedule_kick()
         if not wait or self._queue.flushed_where >= next_offset:
             return None
         loop = self._loop
         assert loop is not None, "GroupCommitService.submit before start"
-        fut = loop.create_future()
+        fut: Pending[PutStatus] = Pending()
         self._waiters.append((next_offset, loop.time() + self._timeout, self._mark[1], fut))
         if self._timer is None:
             self._timer = loop.call_at(loop.time() + self._timeout, self._expire)
         return fut
 
-    # ---- sync thread ------------------------------------------------------------------------
-    def _next_range(self) -> tuple[MappedFile, int] | None:
-        """The segment holding the first unsynced byte and its written end (None: all synced)."""
+    def _schedule_kick(self) -> None:
+        if not self._kick_pending and self._loop is not None:
+            self._kick_pending = True
+            self._loop.call_soon(self._kick)
+
+    def _next_range(self, start: int) -> tuple[MappedFile, int] | None:
+        """The segment holding global offset ``start`` and its written end (None: nothing after it)."""
         queue = self._queue
-        flushed = queue.flushed_where
-        if self._posted == self._published and flushed != self._synced_to:
-            self._synced_to = flushed  # moved by someone else (recovery, truncation, a final flush)
-        mf = queue.locate(self._synced_to)
+        mf = queue.locate(start)
         if mf is None:
             first = queue.first_file()
-            if first is None or self._synced_to >= first.file_from_offset:
+            if first is None or start >= first.file_from_offset:
                 return None
             mf = first
         end = mf.wrote_position
-        if mf.file_from_offset + end <= self._synced_to:
+        if mf.file_from_offset + end <= start:
             return None
         return mf, end
 
-    def _sync_loop(self) -> None:
+    def _kick(self) -> None:
+        """Ask for syncs of what is appended and not yet asked for, up to the syncer's depth."""
+        self._kick_pending = False
+        syncer = self._syncer
+        if syncer is None:
+            return
+        inflight = self._inflight
+        while len(inflight) < syncer.depth and not self._stopping:
+            last = inflight[-1] if inflight else None
+            if last is not None and last[2] == self._gen:
+                start = last[0].file_from_offset + last[1]
+            else:
+                start = self._queue.flushed_where
+            step = self._next_range(start)
+            if step is None:
+                break
+            if not inflight:
+                self._sync_started = _now_ms()
+            inflight.append((step[0], step[1], self._gen))
+            try:
+                syncer.request(step[0])
+            except OSError as exc:
+                inflight.pop()
+                if not inflight:
+                    self._sync_started = 0
+                self._failed(step[0], exc)
+                break
+        if not inflight and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    def _sync_done(self, error: OSError | None) -> None:
+        """The oldest request ended: publish it and answer the waiters it covers, then sync on."""
+        if not self._inflight:
+            return
+        mf, end, gen = self._inflight.popleft()
+        self._sync_started = _now_ms() if self._inflight else 0
+        if error is not None:
+            self._failed(mf, error)
+        elif gen == self._gen:
+            self.syncs += 1
+            self._queue.publish_flushed(mf, end)
+            self._answer(self._queue.flushed_where)
+        self._kick()
+
+    def _failed(self, mf: MappedFile, error: OSError) -> None:
+        """Log; distrust the requests still in flight; ask again from the flushed position shortly."""
+        log.error("group commit sync failed", segment=mf.path.name, error=str(error))
+        self._gen += 1
         loop = self._loop
         assert loop is not None
-        while True:
-            self._idle = True
-            step = self._next_range()
-            if step is None:
-                if self._stopping:
-                    return
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            self._idle = False
-            mf, end = step
-            self._sync_started = _now_ms()
-            try:
-                mf.sync()
-            except (OSError, ValueError):  # ValueError: the segment was closed meanwhile
-                log.exception("group commit sync failed", segment=mf.path.name)
-                self._sync_started = 0
-                if self._stopping:
-                    return
-                time.sleep(_RETRY_S)  # not the critical path: waiters time out if the disk stays broken
-                continue
-            self._sync_started = 0
-            self._synced_to = mf.file_from_offset + end
-            self._posted += 1
-            self.syncs += 1
-            try:
-                loop.call_soon_threadsafe(self._synced, mf, end)
-            except RuntimeError:  # the loop is closed (shutdown without ``shutdown``)
-                return
-
-    # ---- loop side ----------------------------------------------------------------------------
-    def _synced(self, mf: MappedFile, end: int) -> None:
-        """A sync finished: publish it, answer every waiter it covers, advance the checkpoint time."""
-        self._queue.publish_flushed(mf, end)
-        self._published += 1  # after publishing: the sync thread compares the counts, then the offsets
-        self._answer(self._queue.flushed_where)
+        # not the critical path: waiters time out if the disk stays broken
+        loop.call_later(_RETRY_S, self._schedule_kick)
 
     def _answer(self, flushed: int) -> None:
         waiters = self._waiters
@@ -284,7 +301,7 @@ class GroupCommitService:
         while waiters and waiters[0][0] <= flushed:
             _, _, store_ts, fut = waiters.popleft()
             if not fut.done():
-                fut.set_result(PutStatus.PUT_OK)
+                fut.resolve(PutStatus.PUT_OK)  # writes the producer's answer now (see Pending)
                 answered += 1
         self.answered += answered
         mark_offset, mark_ts = self._mark
@@ -306,7 +323,7 @@ class GroupCommitService:
         while waiters and waiters[0][1] <= now:
             fut = waiters.popleft()[3]
             if not fut.done():
-                fut.set_result(PutStatus.FLUSH_DISK_TIMEOUT)
+                fut.resolve(PutStatus.FLUSH_DISK_TIMEOUT)
         if waiters:
             self._timer = loop.call_at(waiters[0][1], self._expire)
 
@@ -316,19 +333,21 @@ class GroupCommitService:
         return _now_ms() - started if started else 0
 
     async def shutdown(self) -> None:
-        """Stop the thread after it synced everything appended, then answer every waiter."""
+        """Let the sync in flight end, flush everything appended, answer every waiter, stop the helper."""
         self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-        await asyncio.sleep(0)  # run the thread's last ``_synced`` callbacks
+        if self._inflight:
+            self._idle = asyncio.get_running_loop().create_future()
+            await self._idle
+            self._idle = None
+        if self._syncer is not None:
+            await self._syncer.close()
+            self._syncer = None
         await _flush_commit_log(self._commit_log, self._checkpoint, 0)
         self._answer(self._queue.flushed_where)
         while self._waiters:  # not covered even now (the disk failed): they would have timed out
             fut = self._waiters.popleft()[3]
             if not fut.done():
-                fut.set_result(PutStatus.FLUSH_DISK_TIMEOUT)
+                fut.resolve(PutStatus.FLUSH_DISK_TIMEOUT)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

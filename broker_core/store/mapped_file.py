@@ -116,6 +116,10 @@ class MappedFile:
         """Block until the file's dirty pages are on disk (run in a worker thread)."""
         os.fdatasync(self._fd)
 
+    def fileno(self) -> int:
+        """The segment's file descriptor (the group commit's sync helper syncs a copy of it)."""
+        return self._fd
+
     def zero_from(self, pos: int) -> None:
         """Zero the bytes from ``pos`` to the end (truncation of a torn or dirty tail).
 

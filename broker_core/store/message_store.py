@@ -20,6 +20,7 @@ from broker_core.errors import MessageDecodeError, StoreError, StoreNotRunningEr
 from broker_core.logsetup import get_logger
 from broker_core.message.codec import decode_record
 from broker_core.message.model import BrokerMessage, MessageExt
+from broker_core.pending import Pending
 from broker_core.store.checkpoint import StoreCheckpoint, StoreLock, create_abort_file, remove_abort_file
 from broker_core.store.commit_log import CommitLog
 from broker_core.store.consume_queues import ConsumeQueueDispatcher, ConsumeQueueStore
@@ -30,7 +31,6 @@ from broker_core.store.read_path import ReadLimits, read_messages
 from broker_core.store.recovery import RecoveryResult, recover
 from broker_core.store.results import GetResult, PutResult, PutStatus, QueryResult
 from broker_core.store.retention import CleanService
-from broker_core.tasks import then
 
 __all__ = ["MessageStore", "Replicator"]
 
@@ -209,13 +209,13 @@ class MessageStore:
                 return result
             return PutResult(replica, ar)
         if replica is None and fut is not None:  # SYNC_FLUSH alone: chained, no coroutine
-            return then(fut, lambda status: result if status is PutStatus.PUT_OK else PutResult(status, ar))
+            return fut.map(lambda status: result if status is PutStatus.PUT_OK else PutResult(status, ar))
         return self._await_append(result, fut, replica)
 
     async def _await_append(  # flush and replication both (a coroutine: the rarer, costlier case)
         self,
         result: PutResult,
-        fut: asyncio.Future[PutStatus] | None,
+        fut: Pending[PutStatus] | None,
         replica: asyncio.Future[PutStatus] | PutStatus | None,
     ) -> PutResult:
         status = PutStatus.PUT_OK

@@ -8,7 +8,6 @@ DLQ, then the store put. The properties string from the header is stored as rece
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import random
 import time
@@ -30,6 +29,7 @@ from broker_core.message.codec import decode_batch
 from broker_core.message.model import BrokerMessage
 from broker_core.message.names import validate_topic
 from broker_core.message.properties import MessageConst, tags_hash_code
+from broker_core.pending import Pending
 from broker_core.remoting.body.topic_config import PERM_WRITE, TopicConfig
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.codes import RequestCode, ResponseCode
@@ -39,7 +39,6 @@ from broker_core.remoting.frame import encode_response_frame
 from broker_core.remoting.headers.base import HeaderError
 from broker_core.remoting.headers.send import SendMessageRequestHeader
 from broker_core.store.results import PutResult, PutStatus
-from broker_core.tasks import then
 
 log = get_logger(__name__)
 
@@ -336,8 +335,8 @@ class SendProcessor:
         """The response now when the put is final (no coroutine on the ASYNC_FLUSH hot path)."""
         if isinstance(put, PutResult):
             return self._response(request, queue_id, put, topic, started, transaction_id)
-        if isinstance(put, asyncio.Future):  # SYNC_FLUSH: the channel writes it from a callback
-            return then(put, lambda r: self._response(request, queue_id, r, topic, started, transaction_id))
+        if isinstance(put, Pending):  # SYNC_FLUSH: the group commit's callback writes it (no loop turn)
+            return put.map(lambda r: self._response(request, queue_id, r, topic, started, transaction_id))
         return self._respond_later(request, queue_id, put, topic, started, transaction_id)
 
     async def _respond_later(

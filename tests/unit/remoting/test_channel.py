@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Awaitable
 
 import pytest
 
 from broker_core.config.remoting import RemotingConfig
 from broker_core.errors import RemotingClosedError, RemotingTimeoutError
+from broker_core.pending import Pending
 from broker_core.remoting.blocking import BlockingRemotingClient
 from broker_core.remoting.channel import Channel
 from broker_core.remoting.client import RemotingClient
@@ -171,25 +173,32 @@ def test_connect_refused_is_a_clear_error() -> None:
         client.invoke(f"127.0.0.1:{port}", RemotingCommand.request(ECHO))
 
 
-def test_a_future_answer_is_written_by_its_callback_without_a_task() -> None:
-    """A handler may return a future (the SYNC_FLUSH send path): answered when it resolves, errors as
-    SYSTEM_ERROR, and no task is created per request."""
+@pytest.mark.parametrize("kind", ["future", "pending"])
+def test_a_later_answer_is_written_by_its_callback_without_a_task(kind: str) -> None:
+    """A handler may return a future or a ``Pending`` (the SYNC_FLUSH send path): answered when it
+    resolves, errors as SYSTEM_ERROR, and no task is created per request."""
     LATER, LATER_FAILS = 1100, 1101
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        pending: list[asyncio.Future[RemotingCommand]] = []
+        pending: list[asyncio.Future[RemotingCommand] | Pending[RemotingCommand]] = []
         d = Dispatcher()
 
-        def later(req: RemotingCommand, ch: Channel) -> asyncio.Future[RemotingCommand]:
-            fut: asyncio.Future[RemotingCommand] = loop.create_future()
-            loop.call_later(0.01, fut.set_result, req.make_response(remark=f"later {req.opaque}"))
+        def make() -> asyncio.Future[RemotingCommand] | Pending[RemotingCommand]:
+            return loop.create_future() if kind == "future" else Pending()
+
+        def later(req: RemotingCommand, ch: Channel) -> Awaitable[RemotingCommand]:
+            fut = make()
+            answer = req.make_response(remark=f"later {req.opaque}")
+            loop.call_later(0.01, fut.set_result if isinstance(fut, asyncio.Future) else fut.resolve, answer)
             pending.append(fut)
             return fut
 
-        def later_fails(req: RemotingCommand, ch: Channel) -> asyncio.Future[RemotingCommand]:
-            fut: asyncio.Future[RemotingCommand] = loop.create_future()
-            loop.call_later(0.01, fut.set_exception, OSError("disk gone"))
+        def later_fails(req: RemotingCommand, ch: Channel) -> Awaitable[RemotingCommand]:
+            fut = make()
+            loop.call_later(
+                0.01, fut.set_exception if isinstance(fut, asyncio.Future) else fut.fail, OSError("disk gone")
+            )
             return fut
 
         d.register(LATER, later)

@@ -1,4 +1,4 @@
-"""Eager coroutine stepping used by the channel's dispatch, and ``then`` (future chaining)."""
+"""Eager coroutine stepping used by the channel's dispatch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import pytest
 
 from broker_core.remoting import eager
-from broker_core.tasks import then
 
 
 async def immediate() -> int:
@@ -67,34 +66,5 @@ def test_cancellation_reaches_the_coroutine() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert fut.cancelled()
-
-    asyncio.run(main())
-
-
-def test_then_maps_the_result_and_passes_failures_through() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        ok: asyncio.Future[int] = loop.create_future()
-        mapped = then(ok, lambda v: v * 2)
-        ok.set_result(21)
-        assert await mapped == 42
-
-        bad: asyncio.Future[int] = loop.create_future()
-        failed = then(bad, lambda v: v)
-        bad.set_exception(OSError("no disk"))
-        with pytest.raises(OSError, match="no disk"):
-            await failed
-
-        source: asyncio.Future[int] = loop.create_future()
-        raising = then(source, lambda v: 1 // v)
-        source.set_result(0)
-        with pytest.raises(ZeroDivisionError):
-            await raising
-
-        gone: asyncio.Future[int] = loop.create_future()
-        cancelled = then(gone, lambda v: v)
-        gone.cancel()
-        await asyncio.sleep(0)
-        assert cancelled.cancelled()
 
     asyncio.run(main())

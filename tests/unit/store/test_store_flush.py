@@ -16,9 +16,11 @@ import pytest
 from broker_core.config.store import FlushDiskType, StoreConfig
 from broker_core.message import BrokerMessage
 from broker_core.store import MessageStore, PutStatus
+from broker_core.store import flush as flush_module
 from broker_core.store.checkpoint import StoreCheckpoint
 from broker_core.store.flush import GroupCommitService
 from broker_core.store.mapped_file import MappedFile
+from broker_core.store.syncer import OnDone, Syncer, ThreadSyncer
 
 
 def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -33,8 +35,21 @@ def msg(size: int = 1000) -> BrokerMessage:
     return BrokerMessage(topic="F", queue_id=0, body=b"f" * size)
 
 
+@pytest.fixture
+def thread_syncer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commits sync in a worker thread (the fallback), so a test can gate ``MappedFile.sync``."""
+
+    def in_a_thread(loop: asyncio.AbstractEventLoop, on_done: OnDone, **_: object) -> Syncer:
+        return ThreadSyncer(loop, on_done)
+
+    monkeypatch.setattr(flush_module, "make_syncer", in_a_thread)
+
+
 @async_test
-async def test_sync_flush_group_commit(small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("thread_syncer")
+async def test_sync_flush_group_commit_in_a_thread(
+    small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     syncs = 0
     real_sync = MappedFile.sync
 
@@ -64,6 +79,7 @@ async def test_sync_flush_group_commit(small_config: StoreConfig, monkeypatch: p
 
 
 @async_test
+@pytest.mark.usefixtures("thread_syncer")
 async def test_group_commit_covers_every_waiter_and_starts_the_next_sync_at_once(
     small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +125,7 @@ async def test_group_commit_covers_every_waiter_and_starts_the_next_sync_at_once
 
 
 @async_test
+@pytest.mark.usefixtures("thread_syncer")
 async def test_sync_flush_timeout(small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MappedFile, "sync", lambda self: time.sleep(0.3))
     config = dataclasses.replace(
@@ -163,6 +180,7 @@ async def test_shutdown_flushes_and_persists_checkpoint(small_config: StoreConfi
 
 
 @async_test
+@pytest.mark.usefixtures("thread_syncer")
 async def test_stalled_group_commit_refuses_puts_with_page_cache_busy(
     small_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
