@@ -207,17 +207,11 @@ class Channel(asyncio.Protocol):
             self._reply(response)
 
     def _future_done(self, cmd: RemotingCommand, fut: asyncio.Future[Any]) -> None:
-        self._release()
         if fut.cancelled():  # as a cancelled task: no answer (the peer times out)
+            self._release()
             return
         exc = fut.exception()
-        if exc is not None:
-            if isinstance(exc, Exception):
-                self._handler_failed(cmd, exc)
-            return
-        response = fut.result()
-        if response is not None and not cmd.is_oneway:
-            self._reply(response)
+        self._pending_done(cmd, None if exc is not None else fut.result(), exc)
 
     def _pending_done(self, cmd: RemotingCommand, response: Any, exc: BaseException | None) -> None:
         self._release()

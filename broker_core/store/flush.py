@@ -171,14 +171,11 @@ class GroupCommitService:
     position after ``_RETRY_S``; answers to requests sent before the failure are not trusted.
     """
 
-    def __init__(
-        self, config: StoreConfig, commit_log: CommitLog, checkpoint: StoreCheckpoint, *, helper: bool = True
-    ) -> None:
+    def __init__(self, config: StoreConfig, commit_log: CommitLog, checkpoint: StoreCheckpoint) -> None:
         self._timeout = config.sync_flush_timeout / 1000
         self._commit_log = commit_log
         self._queue = commit_log.queue
         self._checkpoint = checkpoint
-        self._helper = helper
         #: (end offset, deadline, store timestamp, pending), in end-offset order (appends are ordered)
         self._waiters: collections.deque[tuple[int, float, int, Pending[PutStatus]]] = collections.deque()
         #: end offset and store timestamp of the newest append (for the checkpoint without waiters)
@@ -203,7 +200,7 @@ class GroupCommitService:
         """Start the syncer (the loop is the running one)."""
         self._loop = loop = asyncio.get_running_loop()
         self._stopping = False
-        self._syncer = make_syncer(loop, self._sync_done, process=self._helper)
+        self._syncer = make_syncer(loop, self._sync_done)
         self._schedule_kick()  # anything appended before start (recovery) gets synced too
 
     def submit(self, next_offset: int, wait: bool) -> Pending[PutStatus] | None:

@@ -186,14 +186,12 @@ class ProcessSyncer:
             await asyncio.to_thread(proc.wait)
 
 
-def make_syncer(loop: asyncio.AbstractEventLoop, on_done: OnDone, *, process: bool = True) -> Syncer:
-    """A started :class:`ProcessSyncer`, or a :class:`ThreadSyncer` when ``process`` is off or the
-    helper cannot be started."""
-    if process:
-        syncer = ProcessSyncer(loop, on_done)
-        try:
-            syncer.start()
-            return syncer
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("cannot start the sync helper process; syncing in a thread", error=str(exc))
+def make_syncer(loop: asyncio.AbstractEventLoop, on_done: OnDone) -> Syncer:
+    """A started :class:`ProcessSyncer`, or a :class:`ThreadSyncer` when the helper cannot be started."""
+    syncer = ProcessSyncer(loop, on_done)
+    try:
+        syncer.start()
+        return syncer
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("cannot start the sync helper process; syncing in a thread", error=str(exc))
     return ThreadSyncer(loop, on_done)

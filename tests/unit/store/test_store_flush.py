@@ -39,7 +39,7 @@ def msg(size: int = 1000) -> BrokerMessage:
 def thread_syncer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Group commits sync in a worker thread (the fallback), so a test can gate ``MappedFile.sync``."""
 
-    def in_a_thread(loop: asyncio.AbstractEventLoop, on_done: OnDone, **_: object) -> Syncer:
+    def in_a_thread(loop: asyncio.AbstractEventLoop, on_done: OnDone) -> Syncer:
         return ThreadSyncer(loop, on_done)
 
     monkeypatch.setattr(flush_module, "make_syncer", in_a_thread)
